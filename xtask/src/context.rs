@@ -1,0 +1,52 @@
+//! What every reproduce task receives and returns.
+
+use std::path::PathBuf;
+
+/// Settings shared by all tasks of one `reproduce` run.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Folder for the report and its pictures, such as `target/reproduce`.
+    pub out_dir: PathBuf,
+    /// Folder with data files given by `--data-dir` or `HANDGRAD_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// Folder where downloads are cached.
+    pub cache_dir: PathBuf,
+    /// Shrinks long work so that CI finishes in minutes.
+    pub quick: bool,
+}
+
+/// One checked number: printed as a table row and written to the report.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was measured, such as `"dz/dw0"`.
+    pub name: String,
+    /// The value this run computed, formatted.
+    pub value: String,
+    /// The value it is checked against, with its tolerance, formatted.
+    pub reference: String,
+    /// Whether the value agrees with the reference.
+    pub pass: bool,
+}
+
+impl Check {
+    /// Compares `value` with `reference` to an absolute tolerance.
+    pub fn close(name: &str, value: f64, reference: f64, tolerance: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            value: format!("{value:.10}"),
+            reference: format!("{reference:.10} ± {tolerance:e}"),
+            pass: (value - reference).abs() <= tolerance,
+        }
+    }
+}
+
+/// What a task produced.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOutput {
+    /// Checked numbers, in the order they are printed.
+    pub checks: Vec<Check>,
+    /// The task's section of the report, Markdown, linking pictures by file name.
+    pub markdown: String,
+    /// Set when the task could not run (missing data with no network, say) and why.
+    pub skipped: Option<String>,
+}
