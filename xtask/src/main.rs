@@ -1,6 +1,7 @@
 //! `cargo xtask`: reproduces the assignment and runs repository tools.
 
 mod context;
+mod plot;
 mod tasks;
 
 fn main() -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 //! layer's parameters in their [`Param::grad`], and returns the gradient with respect to the
 //! input. The derivations live in `docs/`.
 
+pub mod residual;
+
 use handgrad_tensor::{Param, Scalar};
 use ndarray::ArrayD;
 

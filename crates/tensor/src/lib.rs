@@ -7,6 +7,7 @@
 mod param;
 mod scalar;
 
+pub mod gradcheck;
 pub mod linalg;
 
 pub use linalg::matmul;

@@ -1,0 +1,1 @@
+//! Placeholder: the simplified scalar residual block is written here.
