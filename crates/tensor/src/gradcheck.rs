@@ -14,16 +14,18 @@ where
     D: Dimension,
     Func: FnMut(&Array<f64, D>) -> f64,
 {
-    let mut probe = x.clone();
+    // A standard-layout copy makes flat index i the same entry in `probe` and `grad`.
+    let mut probe = x.as_standard_layout().into_owned();
     let mut grad = Array::zeros(x.raw_dim());
-    for (index, slot) in grad.indexed_iter_mut() {
-        let original = probe[index.clone()];
+    let grad_slice = grad.as_slice_mut().expect("zeros() is in standard layout");
+    for (i, slot) in grad_slice.iter_mut().enumerate() {
+        let original = probe.as_slice().expect("standard layout")[i];
 
-        probe[index.clone()] = original + h;
+        probe.as_slice_mut().expect("standard layout")[i] = original + h;
         let plus = f(&probe);
-        probe[index.clone()] = original - h;
+        probe.as_slice_mut().expect("standard layout")[i] = original - h;
         let minus = f(&probe);
-        probe[index] = original;
+        probe.as_slice_mut().expect("standard layout")[i] = original;
 
         *slot = (plus - minus) / (2.0 * h);
     }
