@@ -1,0 +1,1 @@
+//! MNIST preprocessing for the two-layer network.

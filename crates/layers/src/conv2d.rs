@@ -1,0 +1,339 @@
+//! Two-dimensional convolution over NCHW batches, computed as im2col followed by one matrix
+//! product.
+
+use handgrad_tensor::{Param, Scalar};
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use rayon::prelude::*;
+
+use crate::init::{seeded_rng, uniform};
+use crate::kernels::{column_sums, product};
+use crate::{check_grad_shape, config_error, no_cache_error, shape_error, Layer, Mode, Result};
+
+const NAME: &str = "conv2d";
+
+/// Hyperparameters of [`Conv2d`]; the kernel, stride and padding are the same along height and
+/// width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dConfig {
+    /// Input channels C, at least 1.
+    pub in_channels: usize,
+    /// Output channels O, at least 1.
+    pub out_channels: usize,
+    /// Kernel height and width k, at least 1.
+    pub kernel_size: usize,
+    /// Step between neighbouring windows s, at least 1.
+    pub stride: usize,
+    /// Zeros added on every side of the input, p >= 0.
+    pub padding: usize,
+}
+
+/// 2-D cross-correlation, as PyTorch's `nn.Conv2d` (no dilation, one group):
+///
+/// y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x̃[n, c, s·i + u, s·j + v],
+///
+/// where x̃ is x zero-padded by p on each side.
+///
+/// Shapes: input (N, C, H, W), `weight` (O, C, k, k), `bias` (O), output (N, O, H', W') with
+/// H' = ⌊(H + 2p − k) / s⌋ + 1 and W' likewise.
+///
+/// The forward pass copies every receptive field into one row of a (N·H'·W', C·k·k) matrix
+/// (im2col), so the convolution is a single matrix product with the (O, C·k·k) weight matrix.
+/// Backward reuses that matrix: dL/dW = Gᵀ·cols, dL/db = column sums of G, and dL/dx scatters
+/// G·W back onto the input windows (col2im). See `docs/layers-conv2d.md`.
+///
+/// # Errors
+///
+/// [`LayerError::Config`](crate::LayerError::Config) for a zero channel count, kernel size or
+/// stride; [`LayerError::Shape`](crate::LayerError::Shape) for an input that is not rank 4, has
+/// the wrong channel count or is smaller than the kernel after padding, or a gradient not shaped
+/// like the output; [`LayerError::NoForwardCache`](crate::LayerError::NoForwardCache) for
+/// `backward` without a training-mode `forward`.
+///
+/// # Example
+///
+/// ```
+/// use handgrad_layers::{Conv2d, Conv2dConfig, Layer, Mode};
+/// use ndarray::ArrayD;
+///
+/// let config =
+///     Conv2dConfig { in_channels: 3, out_channels: 200, kernel_size: 3, stride: 1, padding: 0 };
+/// let mut conv = Conv2d::<f32>::new(config, 0)?;
+///
+/// let y = conv.forward(&ArrayD::zeros(vec![8, 3, 5, 5]), Mode::Train)?;
+/// assert_eq!(y.shape(), &[8, 200, 3, 3]);
+///
+/// let dx = conv.backward(&ArrayD::ones(vec![8, 200, 3, 3]))?;
+/// assert_eq!(dx.shape(), &[8, 3, 5, 5]);
+/// # Ok::<(), handgrad_layers::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Conv2d<F: Scalar> {
+    config: Conv2dConfig,
+    weight: Param<F>,
+    bias: Param<F>,
+    cache: Option<ConvCache<F>>,
+}
+
+/// What `backward` needs from a training-mode forward.
+#[derive(Debug, Clone)]
+struct ConvCache<F> {
+    cols: Array2<F>,
+    geometry: Geometry,
+}
+
+/// Sizes of one forward pass.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    height: usize,
+    width: usize,
+    out_height: usize,
+    out_width: usize,
+}
+
+impl<F: Scalar> Conv2d<F> {
+    /// Creates a layer with PyTorch's default initialisation: weight and bias from
+    /// U(−1/√(C·k·k), 1/√(C·k·k)), drawn from a ChaCha8 generator seeded with `seed`
+    /// (weight first, in C order).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::Config`](crate::LayerError::Config) when a channel count, the kernel size
+    /// or the stride is zero.
+    pub fn new(config: Conv2dConfig, seed: u64) -> Result<Self> {
+        let Conv2dConfig { in_channels, out_channels, kernel_size, stride, .. } = config;
+        if in_channels == 0 || out_channels == 0 || kernel_size == 0 || stride == 0 {
+            let reason = format!(
+                "in_channels, out_channels, kernel_size and stride must be positive, found \
+                 {config:?}"
+            );
+            return Err(config_error(NAME, reason));
+        }
+
+        let fan_in = in_channels * kernel_size * kernel_size;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut rng = seeded_rng(seed);
+        let weight =
+            uniform(&[out_channels, in_channels, kernel_size, kernel_size], bound, &mut rng);
+        let bias = uniform(&[out_channels], bound, &mut rng);
+        Ok(Self {
+            config,
+            weight: Param::new("weight", weight),
+            bias: Param::new("bias", bias),
+            cache: None,
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> Conv2dConfig {
+        self.config
+    }
+
+    /// The weight W, shape (O, C, k, k).
+    pub fn weight(&self) -> &Param<F> {
+        &self.weight
+    }
+
+    /// The bias b, shape (O).
+    pub fn bias(&self) -> &Param<F> {
+        &self.bias
+    }
+
+    /// Returns the output (H', W') for an input (H, W), or `None` when the padded input is
+    /// smaller than the kernel.
+    pub fn output_size(&self, height: usize, width: usize) -> Option<(usize, usize)> {
+        let Conv2dConfig { kernel_size, stride, padding, .. } = self.config;
+        let padded = (height + 2 * padding, width + 2 * padding);
+        if padded.0 < kernel_size || padded.1 < kernel_size {
+            return None;
+        }
+        Some(((padded.0 - kernel_size) / stride + 1, (padded.1 - kernel_size) / stride + 1))
+    }
+
+    fn patch_len(&self) -> usize {
+        self.config.in_channels * self.config.kernel_size * self.config.kernel_size
+    }
+
+    /// The weight as an (O, C·k·k) matrix; the C-order flattening matches the im2col columns.
+    fn weight_matrix(&self) -> ArrayView2<'_, F> {
+        let shape = (self.config.out_channels, self.patch_len());
+        self.weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
+    }
+
+    fn geometry(&self, input: &ArrayD<F>) -> Result<Geometry> {
+        let shape = input.shape();
+        let expected = || {
+            let Conv2dConfig { in_channels, kernel_size, padding, .. } = self.config;
+            format!(
+                "input (N, {in_channels}, H, W) with H + 2·{padding} >= {kernel_size} and W + \
+                 2·{padding} >= {kernel_size}"
+            )
+        };
+        if shape.len() != 4 || shape[1] != self.config.in_channels {
+            return Err(shape_error(NAME, expected(), shape));
+        }
+        let (out_height, out_width) = self
+            .output_size(shape[2], shape[3])
+            .ok_or_else(|| shape_error(NAME, expected(), shape))?;
+        Ok(Geometry { batch: shape[0], height: shape[2], width: shape[3], out_height, out_width })
+    }
+}
+
+impl<F: Scalar> Layer<F> for Conv2d<F> {
+    fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        let geometry = self.geometry(input)?;
+        let cols = im2col(&self.config, &geometry, input);
+        let products = product(&cols.view(), &self.weight_matrix().t());
+        let output = rows_to_nchw(&products, &self.bias.value, &geometry);
+
+        self.cache = (mode == Mode::Train).then_some(ConvCache { cols, geometry });
+        Ok(output)
+    }
+
+    fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>> {
+        let cache = self.cache.as_ref().ok_or_else(|| no_cache_error(NAME))?;
+        let geometry = cache.geometry;
+        let out_channels = self.config.out_channels;
+        let out_shape = [geometry.batch, out_channels, geometry.out_height, geometry.out_width];
+        check_grad_shape(NAME, grad_output, &out_shape)?;
+
+        let grad_rows = nchw_to_rows(grad_output, out_channels, &geometry);
+        let weight_grad = product(&grad_rows.t(), &cache.cols.view());
+        self.weight.grad = weight_grad
+            .into_shape_with_order(IxDyn(self.weight.value.shape()))
+            .expect("(O, C·k·k) holds O·C·k·k entries");
+        self.bias.grad = column_sums(&grad_rows.view()).into_dyn();
+
+        let grad_cols = product(&grad_rows.view(), &self.weight_matrix());
+        let grad_input = col2im(&self.config, &geometry, &grad_cols);
+        self.cache = None;
+        Ok(grad_input)
+    }
+
+    fn params(&self) -> Vec<&Param<F>> {
+        vec![&self.weight, &self.bias]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<F>> {
+        vec![&mut self.weight, &mut self.bias]
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+}
+
+/// Position of input row `out_index · stride + offset − padding`, or `None` inside the padding.
+fn input_index(
+    out_index: usize,
+    offset: usize,
+    config: &Conv2dConfig,
+    size: usize,
+) -> Option<usize> {
+    let padded = out_index * config.stride + offset;
+    padded.checked_sub(config.padding).filter(|&index| index < size)
+}
+
+/// Builds the (N·H'·W', C·k·k) matrix whose row (n, i, j) holds the receptive field of output
+/// pixel (i, j) of sample n, with column order (c, u, v) and zeros for padding.
+fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>) -> Array2<F> {
+    let k = config.kernel_size;
+    let patch = config.in_channels * k * k;
+    let pixels = g.out_height * g.out_width;
+    let plane = g.height * g.width;
+    let input = input.as_standard_layout();
+    let input = input.as_slice().expect("standard layout");
+
+    let mut cols = Array2::zeros((g.batch * pixels, patch));
+    let cols_slice = cols.as_slice_mut().expect("zeros() is in standard layout");
+    cols_slice
+        .par_chunks_mut(pixels * patch)
+        .zip(input.par_chunks(config.in_channels * plane))
+        .for_each(|(sample_cols, sample)| {
+            for (pixel, row) in sample_cols.chunks_mut(patch).enumerate() {
+                let (i, j) = (pixel / g.out_width, pixel % g.out_width);
+                for (column, slot) in row.iter_mut().enumerate() {
+                    let (c, u, v) = (column / (k * k), column / k % k, column % k);
+                    let y = input_index(i, u, config, g.height);
+                    let x = input_index(j, v, config, g.width);
+                    if let (Some(y), Some(x)) = (y, x) {
+                        *slot = sample[c * plane + y * g.width + x];
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// Adds the transposed windows of `grad_cols` back onto an (N, C, H, W) gradient: each input
+/// pixel receives the sum over every window that covers it.
+fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &Array2<F>) -> ArrayD<F> {
+    let k = config.kernel_size;
+    let patch = config.in_channels * k * k;
+    let pixels = g.out_height * g.out_width;
+    let plane = g.height * g.width;
+    let grad_cols = grad_cols.as_slice().expect("product() returns standard layout");
+
+    let mut grad_input = ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
+    let grad_slice = grad_input.as_slice_mut().expect("zeros() is in standard layout");
+    grad_slice
+        .par_chunks_mut(config.in_channels * plane)
+        .zip(grad_cols.par_chunks(pixels * patch))
+        .for_each(|(sample_grad, sample_cols)| {
+            for (pixel, row) in sample_cols.chunks(patch).enumerate() {
+                let (i, j) = (pixel / g.out_width, pixel % g.out_width);
+                for (column, &value) in row.iter().enumerate() {
+                    let (c, u, v) = (column / (k * k), column / k % k, column % k);
+                    let y = input_index(i, u, config, g.height);
+                    let x = input_index(j, v, config, g.width);
+                    if let (Some(y), Some(x)) = (y, x) {
+                        sample_grad[c * plane + y * g.width + x] += value;
+                    }
+                }
+            }
+        });
+    grad_input
+}
+
+/// Rearranges the (N·H'·W', O) product into (N, O, H', W') and adds the bias.
+fn rows_to_nchw<F: Scalar>(products: &Array2<F>, bias: &ArrayD<F>, g: &Geometry) -> ArrayD<F> {
+    let out_channels = products.ncols();
+    let pixels = g.out_height * g.out_width;
+    let products = products.as_slice().expect("product() returns standard layout");
+    let bias = bias.as_slice().expect("bias is standard layout");
+
+    let mut output = ArrayD::zeros(IxDyn(&[g.batch, out_channels, g.out_height, g.out_width]));
+    let output_slice = output.as_slice_mut().expect("zeros() is in standard layout");
+    output_slice
+        .par_chunks_mut(out_channels * pixels)
+        .zip(products.par_chunks(pixels * out_channels))
+        .for_each(|(sample_out, sample_rows)| {
+            for (o, channel) in sample_out.chunks_mut(pixels).enumerate() {
+                for (pixel, slot) in channel.iter_mut().enumerate() {
+                    *slot = sample_rows[pixel * out_channels + o] + bias[o];
+                }
+            }
+        });
+    output
+}
+
+/// Rearranges an (N, O, H', W') gradient into (N·H'·W', O) rows matching the im2col rows.
+fn nchw_to_rows<F: Scalar>(grad: &ArrayD<F>, out_channels: usize, g: &Geometry) -> Array2<F> {
+    let pixels = g.out_height * g.out_width;
+    let grad = grad.as_standard_layout();
+    let grad = grad.as_slice().expect("standard layout");
+
+    let mut rows = Array2::zeros((g.batch * pixels, out_channels));
+    let rows_slice = rows.as_slice_mut().expect("zeros() is in standard layout");
+    rows_slice
+        .par_chunks_mut(pixels * out_channels)
+        .zip(grad.par_chunks(out_channels * pixels))
+        .for_each(|(sample_rows, sample_grad)| {
+            for (o, channel) in sample_grad.chunks(pixels).enumerate() {
+                for (pixel, &value) in channel.iter().enumerate() {
+                    sample_rows[pixel * out_channels + o] = value;
+                }
+            }
+        });
+    rows
+}

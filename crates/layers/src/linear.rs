@@ -1,0 +1,186 @@
+//! Fully connected layer, y = x·Wᵀ + b, with PyTorch's weight layout.
+
+use handgrad_tensor::{Param, Scalar};
+use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, IxDyn};
+
+use crate::init::{seeded_rng, uniform};
+use crate::kernels::{add_row_bias, column_sums, matrix_view, product, to_matrix};
+use crate::{check_grad_shape, config_error, no_cache_error, shape_error, Layer, Mode, Result};
+
+const NAME: &str = "linear";
+
+/// Fully connected layer: `y = x·Wᵀ + b`.
+///
+/// Shapes: `weight` W is (out, in) and `bias` b is (out), as in PyTorch's `nn.Linear`. The input
+/// has rank >= 2 and shape (..., in); every leading axis is treated as a batch axis, so the
+/// output is (..., out).
+///
+/// Backward, with the leading axes flattened into N rows and G = dL/dy of shape (N, out):
+/// dL/dW = Gᵀ·x, dL/db = Σ_rows G, dL/dx = G·W (derivation in `docs/layers-linear-relu.md`).
+///
+/// # Errors
+///
+/// [`LayerError::Config`](crate::LayerError::Config) for zero sizes or mismatched arrays,
+/// [`LayerError::Shape`](crate::LayerError::Shape) for an input of rank < 2 or whose last axis
+/// is not `in`, or a gradient not shaped like the output, and
+/// [`LayerError::NoForwardCache`](crate::LayerError::NoForwardCache) for `backward` without a
+/// training-mode `forward`.
+///
+/// # Example
+///
+/// ```
+/// use handgrad_layers::{Layer, Linear, Mode};
+/// use ndarray::{array, ArrayD};
+///
+/// let weight = array![[1.0, 2.0], [0.0, -1.0], [3.0, 1.0]]; // (out 3, in 2)
+/// let bias = array![0.5, 0.0, -1.0];
+/// let mut linear = Linear::<f64>::from_arrays(weight, bias)?;
+///
+/// let x = array![[1.0, 1.0]].into_dyn();
+/// let y = linear.forward(&x, Mode::Train)?;
+/// assert_eq!(y, array![[3.5, -1.0, 3.0]].into_dyn());
+///
+/// let dx = linear.backward(&ArrayD::ones(vec![1, 3]))?;
+/// assert_eq!(dx, array![[4.0, 2.0]].into_dyn()); // column sums of W
+/// # Ok::<(), handgrad_layers::LayerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Linear<F: Scalar> {
+    weight: Param<F>,
+    bias: Param<F>,
+    /// Input flattened to (N, in) and the output shape, from the last training-mode forward.
+    cache: Option<(Array2<F>, Vec<usize>)>,
+}
+
+impl<F: Scalar> Linear<F> {
+    /// Creates a layer with PyTorch's default initialisation: weight and bias from
+    /// U(-1/√in, 1/√in), drawn from a ChaCha8 generator seeded with `seed` (weight first).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::Config`](crate::LayerError::Config) when either size is zero.
+    pub fn new(in_features: usize, out_features: usize, seed: u64) -> Result<Self> {
+        if in_features == 0 || out_features == 0 {
+            let reason = format!(
+                "in_features and out_features must be positive, found {in_features} and \
+                 {out_features}"
+            );
+            return Err(config_error(NAME, reason));
+        }
+        let bound = 1.0 / (in_features as f64).sqrt();
+        let mut rng = seeded_rng(seed);
+        let weight = uniform(&[out_features, in_features], bound, &mut rng);
+        let bias = uniform(&[out_features], bound, &mut rng);
+        Ok(Self::from_params(weight, bias))
+    }
+
+    /// Creates a layer from a weight of shape (out, in) and a bias of shape (out).
+    ///
+    /// # Errors
+    ///
+    /// [`LayerError::Config`](crate::LayerError::Config) when the weight has a zero dimension
+    /// or the bias length differs from the weight's row count.
+    pub fn from_arrays(weight: Array2<F>, bias: Array1<F>) -> Result<Self> {
+        let (out_features, in_features) = weight.dim();
+        if in_features == 0 || out_features == 0 {
+            return Err(config_error(NAME, format!("weight has shape {:?}", weight.shape())));
+        }
+        if bias.len() != out_features {
+            let reason = format!("bias has {} entries, weight has {out_features} rows", bias.len());
+            return Err(config_error(NAME, reason));
+        }
+        Ok(Self::from_params(weight.into_dyn(), bias.into_dyn()))
+    }
+
+    fn from_params(weight: ArrayD<F>, bias: ArrayD<F>) -> Self {
+        Self { weight: Param::new("weight", weight), bias: Param::new("bias", bias), cache: None }
+    }
+
+    /// Number of input features.
+    pub fn in_features(&self) -> usize {
+        self.weight.value.shape()[1]
+    }
+
+    /// Number of output features.
+    pub fn out_features(&self) -> usize {
+        self.weight.value.shape()[0]
+    }
+
+    /// The weight W, shape (out, in).
+    pub fn weight(&self) -> &Param<F> {
+        &self.weight
+    }
+
+    /// The bias b, shape (out).
+    pub fn bias(&self) -> &Param<F> {
+        &self.bias
+    }
+
+    fn weight_matrix(&self) -> ndarray::ArrayView2<'_, F> {
+        self.weight.value.view().into_dimensionality::<Ix2>().expect("weight is (out, in)")
+    }
+
+    fn check_input(&self, input: &ArrayD<F>) -> Result<usize> {
+        let shape = input.shape();
+        if shape.len() < 2 || shape[shape.len() - 1] != self.in_features() {
+            let expected = format!("input of shape (..., {}) with rank >= 2", self.in_features());
+            return Err(shape_error(NAME, expected, shape));
+        }
+        Ok(input.len() / self.in_features())
+    }
+}
+
+impl<F: Scalar> Layer<F> for Linear<F> {
+    fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        let rows = self.check_input(input)?;
+        let mut out_shape = input.shape().to_vec();
+        *out_shape.last_mut().expect("rank >= 2") = self.out_features();
+
+        let in_features = self.in_features();
+        let mut output = if mode == Mode::Train {
+            let x = to_matrix(input, rows, in_features);
+            let y = product(&x.view(), &self.weight_matrix().t());
+            self.cache = Some((x, out_shape.clone()));
+            y
+        } else {
+            self.cache = None;
+            match matrix_view(input, rows, in_features) {
+                Some(x) => product(&x, &self.weight_matrix().t()),
+                None => {
+                    product(&to_matrix(input, rows, in_features).view(), &self.weight_matrix().t())
+                }
+            }
+        };
+        let bias = self.bias.value.view().into_dimensionality::<Ix1>().expect("bias is (out)");
+        add_row_bias(&mut output, &bias);
+
+        Ok(output.into_shape_with_order(IxDyn(&out_shape)).expect("rows * out elements"))
+    }
+
+    fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>> {
+        let (x, out_shape) = self.cache.as_ref().ok_or_else(|| no_cache_error(NAME))?;
+        check_grad_shape(NAME, grad_output, out_shape)?;
+        let g = to_matrix(grad_output, x.nrows(), self.out_features());
+
+        self.weight.grad = product(&g.t(), &x.view()).into_dyn();
+        self.bias.grad = column_sums(&g.view()).into_dyn();
+        let grad_input = product(&g.view(), &self.weight_matrix());
+
+        let mut in_shape = out_shape.clone();
+        *in_shape.last_mut().expect("rank >= 2") = self.in_features();
+        self.cache = None;
+        Ok(grad_input.into_shape_with_order(IxDyn(&in_shape)).expect("rows * in elements"))
+    }
+
+    fn params(&self) -> Vec<&Param<F>> {
+        vec![&self.weight, &self.bias]
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param<F>> {
+        vec![&mut self.weight, &mut self.bias]
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+}

@@ -1,0 +1,339 @@
+//! `nowcast`: generates a synthetic data set, trains, evaluates and runs nowcasting models.
+//!
+//! ```text
+//! nowcast generate --out DIR [--seed 0] [--scale 1.0]
+//! nowcast train --model ff|dropout|cnn|gru|best [--data-dir DIR] [--epochs 10]
+//!               [--schedule none|plateau|keypoint] [--checkpoint PATH] [--resume PATH]
+//! nowcast evaluate --checkpoint PATH [--data-dir DIR]
+//! nowcast predict --checkpoint PATH --input FEATURES.npy --out PREDICTIONS.npy
+//! ```
+//!
+//! Without `--data-dir`, `train` and `evaluate` use the built-in synthetic data set.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use handgrad_nowcast::baselines;
+use handgrad_nowcast::checkpoint;
+use handgrad_nowcast::data::{Dataset, Split};
+use handgrad_nowcast::metrics;
+use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
+use handgrad_nowcast::normalize::Normalizer;
+use handgrad_nowcast::synthetic::{self, SyntheticConfig};
+use handgrad_nowcast::train::{self, Progress, Schedule, TrainConfig, TrainState};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array2, Ix5};
+
+#[derive(Debug, Parser)]
+#[command(name = "nowcast", about = "Rainfall nowcasting from satellite patches", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a synthetic data set in the file layout of the real one.
+    Generate {
+        /// Folder for the files; created when missing.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Multiplies the default number of sequences of every split.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+    /// Trains a model and writes a checkpoint.
+    Train {
+        /// Model: ff, dropout, cnn, gru or best.
+        #[arg(long)]
+        model: String,
+        /// Folder of the real data set (months 6-10); the synthetic set when absent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Total epochs, counting those of a resumed checkpoint.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Learning-rate schedule: none, plateau or keypoint.
+        #[arg(long, default_value = "none")]
+        schedule: String,
+        /// Adam learning rate (ignored by the keypoint schedule).
+        #[arg(long, default_value_t = 0.01)]
+        learning_rate: f64,
+        /// Rows per Adam step.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
+        /// Seed of the weights, shuffles and dropout masks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the checkpoint; `nowcast-MODEL.safetensors` when absent.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// A checkpoint to continue training from.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+    },
+    /// Scores a checkpoint on the test split against the baselines.
+    Evaluate {
+        /// The checkpoint to score.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Folder of the real data set; the synthetic set when absent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Predicts rainfall (N, 5) in mm for raw features (N, 5, 5, 5, 3) from a `.npy` file.
+    Predict {
+        /// The checkpoint to run.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Features as float32 or float64 `.npy`, shaped (N, 5, 5, 5, 3).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the predictions as float32 `.npy`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Generate { out, seed, scale } => generate(&out, seed, scale),
+        Command::Train {
+            model,
+            data_dir,
+            epochs,
+            schedule,
+            learning_rate,
+            batch_size,
+            seed,
+            checkpoint,
+            resume,
+        } => {
+            let kind = ModelKind::from_name(&model)
+                .with_context(|| format!("unknown model \"{model}\"; use ff, dropout, cnn, gru or best"))?;
+            let schedule = Schedule::from_name(&schedule)
+                .with_context(|| format!("unknown schedule \"{schedule}\"; use none, plateau or keypoint"))?;
+            let config = TrainConfig { epochs, batch_size, learning_rate, schedule, seed };
+            let target = checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
+            train_model(kind, data_dir.as_deref(), &config, &target, resume.as_deref())
+        }
+        Command::Evaluate { checkpoint, data_dir } => evaluate(&checkpoint, data_dir.as_deref()),
+        Command::Predict { checkpoint, input, out } => predict(&checkpoint, &input, &out),
+    }
+}
+
+fn generate(out: &Path, seed: u64, scale: f64) -> anyhow::Result<()> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        bail!("--scale must be a positive number, found {scale}");
+    }
+    let default = SyntheticConfig::default();
+    let scaled = |count: usize| ((count as f64 * scale).round() as usize).max(1);
+    let config = SyntheticConfig {
+        seed,
+        train: scaled(default.train),
+        validation: scaled(default.validation),
+        test: scaled(default.test),
+        ..default
+    };
+    let dataset = synthetic::generate(&config);
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    synthetic::write_real_layout(&dataset, out)?;
+    println!(
+        "wrote {} train, {} validation and {} test sequences to {}",
+        dataset.train.len(),
+        dataset.validation.len(),
+        dataset.test.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Loads the real data set from `data_dir`, or generates the default synthetic one.
+fn load_dataset(data_dir: Option<&Path>) -> anyhow::Result<Dataset> {
+    match data_dir {
+        Some(dir) => Dataset::load_real(dir).with_context(|| format!("cannot load the data set in {}", dir.display())),
+        None => Ok(synthetic::generate(&SyntheticConfig::default())),
+    }
+}
+
+fn normalized(split: &Split, normalizer: &Normalizer) -> Split {
+    let mut copy = split.clone();
+    normalizer.apply(&mut copy);
+    copy
+}
+
+fn train_model(
+    kind: ModelKind,
+    data_dir: Option<&Path>,
+    config: &TrainConfig,
+    target: &Path,
+    resume: Option<&Path>,
+) -> anyhow::Result<()> {
+    let dataset = load_dataset(data_dir)?;
+    let (mut model, normalizer, state) = match resume {
+        Some(path) => {
+            let loaded = checkpoint::load(path)?;
+            if loaded.model.config().kind != kind {
+                bail!(
+                    "{} holds a {} model, not {}",
+                    path.display(),
+                    loaded.model.config().kind.name(),
+                    kind.name()
+                );
+            }
+            let state = loaded.state.with_context(|| format!("{} holds no training state", path.display()))?;
+            (loaded.model, loaded.normalizer, Some(state))
+        }
+        None => (Model::new(ModelConfig::new(kind, config.seed))?, Normalizer::fit_zscore(&dataset.train), None),
+    };
+    println!(
+        "{} model, {} parameters; {} train / {} validation sequences",
+        kind.name(),
+        model.parameter_count(),
+        dataset.train.len(),
+        dataset.validation.len()
+    );
+
+    let train_split = normalized(&dataset.train, &normalizer);
+    let validation_split = normalized(&dataset.validation, &normalizer);
+    let mut bars = EpochBars::new(config.epochs);
+    let state = train::train(&mut model, &train_split, &validation_split, config, state, &mut |event| {
+        bars.update(event)
+    })?;
+    print_history(&state);
+    checkpoint::save(target, &model, &normalizer, Some(&state))?;
+    println!("checkpoint written to {}", target.display());
+    Ok(())
+}
+
+/// One progress bar per epoch, with the running batch loss.
+struct EpochBars {
+    epochs: usize,
+    bar: Option<ProgressBar>,
+}
+
+impl EpochBars {
+    fn new(epochs: usize) -> EpochBars {
+        EpochBars { epochs, bar: None }
+    }
+
+    fn update(&mut self, event: Progress<'_>) {
+        match event {
+            Progress::EpochStart { epoch, batches } => {
+                let bar = ProgressBar::new(batches as u64);
+                let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+                    .expect("valid template")
+                    .progress_chars("=> ");
+                bar.set_style(style);
+                bar.set_prefix(format!("{epoch}/{}", self.epochs));
+                self.bar = Some(bar);
+            }
+            Progress::Batch { loss, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("loss {loss:.4}"));
+                    bar.inc(1);
+                }
+            }
+            Progress::EpochEnd(record) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_with_message(format!(
+                        "train {:.4}, validation {:.4}",
+                        record.train_loss, record.validation_loss
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn print_history(state: &TrainState) {
+    println!("{:>5} {:>12} {:>12} {:>10} {:>9}", "epoch", "train MSE", "val MSE", "lr", "seconds");
+    for record in &state.report.history {
+        println!(
+            "{:>5} {:>12.5} {:>12.5} {:>10.2e} {:>9.2}",
+            record.epoch, record.train_loss, record.validation_loss, record.learning_rate, record.seconds
+        );
+    }
+    println!(
+        "kept epoch {} (validation MSE {:.5})",
+        state.report.best_epoch, state.report.best_validation_loss
+    );
+}
+
+fn evaluate(checkpoint_path: &Path, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let mut loaded = checkpoint::load(checkpoint_path)?;
+    let dataset = load_dataset(data_dir)?;
+    let test = normalized(&dataset.test, &loaded.normalizer);
+    let predictions = loaded.model.predict(&test.features.view())?;
+    println!(
+        "{} model on {} test sequences ({} hours)",
+        loaded.model.config().kind.name(),
+        dataset.test.len(),
+        dataset.test.labels.len()
+    );
+    println!("{:<18} {:>9} {:>8} {:>8} {:>8}  CSI at 0.1/1/5/10 mm", "predictor", "MSE", "RMSE", "MAE", "corr");
+    print_scores("model", &predictions, &dataset.test.labels)?;
+    let majority = baselines::majority_value(&dataset.train, &dataset.test);
+    print_scores("majority value", &majority.predictions, &majority.targets)?;
+    let mean = baselines::training_mean(&dataset.train, &dataset.test);
+    print_scores("training mean", &mean.predictions, &mean.targets)?;
+    let persistence = baselines::persistence(&dataset.test);
+    print_scores("persistence (h2-5)", &persistence.predictions, &persistence.targets)?;
+    println!();
+    println!("model contingency scores:");
+    println!("{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "threshold", "POD", "FAR", "CSI", "bias", "HSS", "ETS");
+    for table in metrics::standard_contingencies(&predictions.view(), &dataset.test.labels.view())? {
+        println!(
+            "{:>6} mm {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            table.threshold_mm,
+            score(table.pod()),
+            score(table.far()),
+            score(table.csi()),
+            score(table.bias()),
+            score(table.hss()),
+            score(table.ets())
+        );
+    }
+    Ok(())
+}
+
+fn print_scores(name: &str, predictions: &Array2<f32>, observed: &Array2<f32>) -> anyhow::Result<()> {
+    let (p, o) = (predictions.view(), observed.view());
+    let csi = metrics::standard_contingencies(&p, &o)?
+        .iter()
+        .map(|table| score(table.csi()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!(
+        "{name:<18} {:>9.4} {:>8.4} {:>8.4} {:>8} {csi}",
+        metrics::mse(&p, &o)?,
+        metrics::rmse(&p, &o)?,
+        metrics::mae(&p, &o)?,
+        score(metrics::correlation(&p, &o)?),
+    );
+    Ok(())
+}
+
+fn score(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+}
+
+fn predict(checkpoint_path: &Path, input: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut loaded = checkpoint::load(checkpoint_path)?;
+    let array = handgrad_data::npy::read_npy(input)?;
+    let mut features = array
+        .into_f32()
+        .into_dimensionality::<Ix5>()
+        .map_err(|_| anyhow::anyhow!("{}: expected features of shape (N, 5, 5, 5, 3)", input.display()))?;
+    loaded.normalizer.apply_to(features.view_mut());
+    let predictions = loaded.model.predict(&features.view())?;
+    handgrad_data::npy::write_npy_f32(out, &predictions.view().into_dyn())?;
+    println!("wrote {} predictions of shape {:?} to {}", predictions.len(), predictions.shape(), out.display());
+    Ok(())
+}
