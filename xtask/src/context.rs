@@ -38,6 +38,16 @@ impl Check {
             pass: (value - reference).abs() <= tolerance,
         }
     }
+
+    /// Checks that `value` (an error or a loss, say) is below `limit`.
+    pub fn below(name: &str, value: f64, limit: f64) -> Self {
+        Self {
+            name: name.to_string(),
+            value: format!("{value:.3e}"),
+            reference: format!("< {limit:e}"),
+            pass: value < limit,
+        }
+    }
 }
 
 /// What a task produced.

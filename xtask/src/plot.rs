@@ -306,3 +306,43 @@ fn load_font() -> Result<(), String> {
         FONT_CANDIDATES.join(", ")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_png(path: &Path) -> bool {
+        std::fs::read(path).map(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n")).unwrap_or(false)
+    }
+
+    #[test]
+    fn every_chart_writes_png() {
+        let dir = std::env::temp_dir().join(format!("handgrad-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = Series { label: "loss".into(), points: vec![(0.0, 2.0), (1.0, 1.0), (2.0, 0.5)] };
+
+        let lines = dir.join("lines.png");
+        line_chart(&lines, "Loss", "epoch", "loss", std::slice::from_ref(&line), true).unwrap();
+        let points = dir.join("scatter.png");
+        scatter(&points, "Rain", "observed", "predicted", &line.points, true).unwrap();
+        let grid = dir.join("grid.png");
+        let image = Array2::from_shape_fn((5, 5), |(r, c)| (r * 5 + c) as f64);
+        image_grid(&grid, "Patches", &[image.clone(), image], 2).unwrap();
+        let bars = dir.join("bars.png");
+        bar_chart(&bars, "MSE", "mm^2", &[("a".into(), 1.0), ("b".into(), 2.0)]).unwrap();
+
+        for path in [&lines, &points, &grid, &bars] {
+            assert!(is_png(path), "{} is not a PNG", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn empty_inputs_are_errors() {
+        let path = std::env::temp_dir().join("handgrad-never-written.png");
+        assert!(line_chart(&path, "t", "x", "y", &[], false).is_err());
+        assert!(image_grid(&path, "t", &[], 3).is_err());
+        assert!(bar_chart(&path, "t", "y", &[]).is_err());
+        assert!(!path.exists());
+    }
+}

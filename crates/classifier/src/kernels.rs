@@ -4,7 +4,7 @@
 //! that the tests check numerically is the gradient that training uses. The training loop keeps
 //! one [`Workspace`] for all iterations and allocates nothing per step but the loss's output.
 
-use ndarray::linalg::general_mat_mul;
+use handgrad_tensor::linalg::gemm_into;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::net::{Gradients, TwoLayerNet};
@@ -34,17 +34,16 @@ impl Workspace {
             dz1: Array2::zeros((rows, hidden)),
         }
     }
-
-    /// Reallocates when the batch size changes.
-    pub fn ensure_rows(&mut self, net: &TwoLayerNet, rows: usize) {
-        if self.z1.nrows() != rows || self.z1.ncols() != net.hidden_size() {
-            *self = Self::new(net, rows);
-        }
-    }
 }
 
 /// Returns `c = alpha a b + beta c`.
-fn gemm(alpha: f64, a: &ArrayView2<'_, f64>, b: &ArrayView2<'_, f64>, beta: f64, c: &mut Array2<f64>) {
+fn gemm(
+    alpha: f64,
+    a: &ArrayView2<'_, f64>,
+    b: &ArrayView2<'_, f64>,
+    beta: f64,
+    c: &mut Array2<f64>,
+) {
     general_mat_mul(alpha, a, b, beta, c);
 }
 

@@ -38,6 +38,7 @@
 //! # Ok::<(), handgrad_classifier::ClassifierError>(())
 //! ```
 
+mod architecture;
 mod error;
 mod kernels;
 mod net;

@@ -86,7 +86,12 @@ impl TwoLayerNet {
             return Err(shape(OP, "w1", "(D, H) with D, H >= 1".into(), w1.shape()));
         }
         if b1.len() != hidden {
-            return Err(shape(OP, "b1", format!("({hidden}), one bias per column of w1"), b1.shape()));
+            return Err(shape(
+                OP,
+                "b1",
+                format!("({hidden}), one bias per column of w1"),
+                b1.shape(),
+            ));
         }
         if w2.nrows() != hidden || w2.ncols() == 0 {
             return Err(shape(OP, "w2", format!("({hidden}, C) with C >= 1"), w2.shape()));

@@ -222,7 +222,8 @@ fn run_trial(
 ) -> Result<(Trial, Option<TwoLayerNet>)> {
     let mut rng = NumpyRng::new(config.train.seed);
     let input = data.x_train.ncols();
-    let mut net = TwoLayerNet::init(input, config.hidden_size, data.num_classes, config.std, &mut rng)?;
+    let mut net =
+        TwoLayerNet::init(input, config.hidden_size, data.num_classes, config.std, &mut rng)?;
     let mut report = |p: &crate::TrainProgress| {
         progress(SearchEvent::Iteration { index, iteration: p.iteration });
     };

@@ -261,13 +261,20 @@ impl Trainer {
     fn step(&mut self, net: &mut TwoLayerNet, iteration: usize, learning_rate: f64) -> Result<f64> {
         let batch = self.batch_x.view();
         let reg = self.config.reg;
-        let loss = kernels::loss_and_gradients(net, &batch, &self.batch_y, reg, &mut self.ws, &mut self.grads)
-            .map_err(|error| match error {
-                ClassifierError::Loss(LossError::NonFinite { value, .. }) => {
-                    ClassifierError::Diverged { iteration, loss: value }
-                }
-                other => other,
-            })?;
+        let loss = kernels::loss_and_gradients(
+            net,
+            &batch,
+            &self.batch_y,
+            reg,
+            &mut self.ws,
+            &mut self.grads,
+        )
+        .map_err(|error| match error {
+            ClassifierError::Loss(LossError::NonFinite { value, .. }) => {
+                ClassifierError::Diverged { iteration, loss: value }
+            }
+            other => other,
+        })?;
         if !loss.is_finite() {
             return Err(ClassifierError::Diverged { iteration, loss });
         }

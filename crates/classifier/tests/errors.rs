@@ -15,7 +15,12 @@ fn label_out_of_range() {
     let error = net().loss(&x.view(), &[0, 2], 0.0).unwrap_err();
     assert_eq!(
         error,
-        ClassifierError::LabelOutOfRange { op: "TwoLayerNet::loss", sample: 1, label: 2, classes: 2 }
+        ClassifierError::LabelOutOfRange {
+            op: "TwoLayerNet::loss",
+            sample: 1,
+            label: 2,
+            classes: 2
+        }
     );
     assert!(error.to_string().contains("label 2 of sample 1 is out of range, expected 0..2"));
 }
@@ -24,7 +29,9 @@ fn label_out_of_range() {
 fn wrong_feature_count() {
     let x = Array2::<f64>::ones((2, 5));
     let error = net().scores(&x.view()).unwrap_err();
-    assert!(matches!(error, ClassifierError::ShapeMismatch { argument: "x", ref found, .. } if found == &[2, 5]));
+    assert!(
+        matches!(error, ClassifierError::ShapeMismatch { argument: "x", ref found, .. } if found == &[2, 5])
+    );
 }
 
 #[test]
@@ -90,12 +97,16 @@ fn invalid_train_config() {
     let mut rng = NumpyRng::new(0);
     let cases = [
         ("learning_rate", TrainConfig { learning_rate: 0.0, ..TrainConfig::default() }),
-        ("learning_rate_decay", TrainConfig { learning_rate_decay: f64::NAN, ..TrainConfig::default() }),
+        (
+            "learning_rate_decay",
+            TrainConfig { learning_rate_decay: f64::NAN, ..TrainConfig::default() },
+        ),
         ("batch_size", TrainConfig { batch_size: 0, ..TrainConfig::default() }),
         ("momentum", TrainConfig { momentum: 1.0, ..TrainConfig::default() }),
     ];
     for (field, config) in cases {
-        let error = net.train(&x.view(), &y, &x.view(), &y, &config, &mut rng, &mut |_| {}).unwrap_err();
+        let error =
+            net.train(&x.view(), &y, &x.view(), &y, &config, &mut rng, &mut |_| {}).unwrap_err();
         assert!(
             matches!(error, ClassifierError::InvalidConfig { name, .. } if name == field),
             "{field}: {error}"
@@ -107,7 +118,15 @@ fn invalid_train_config() {
 fn validation_labels_checked() {
     let x = Array2::<f64>::ones((4, 3));
     let error = net()
-        .train(&x.view(), &[0, 1, 0, 1], &x.view(), &[0, 1, 0, 7], &TrainConfig::default(), &mut NumpyRng::new(0), &mut |_| {})
+        .train(
+            &x.view(),
+            &[0, 1, 0, 1],
+            &x.view(),
+            &[0, 1, 0, 7],
+            &TrainConfig::default(),
+            &mut NumpyRng::new(0),
+            &mut |_| {},
+        )
         .unwrap_err();
     assert!(matches!(error, ClassifierError::LabelOutOfRange { sample: 3, label: 7, .. }));
 }
@@ -117,9 +136,12 @@ fn divergence_is_reported() {
     // Inputs of 1e150 overflow the scores at the first step.
     let x = Array2::<f64>::from_elem((4, 3), 1e150);
     let y = [0, 1, 0, 1];
-    let config = TrainConfig { learning_rate: 1e10, num_iters: 5, batch_size: 2, ..TrainConfig::default() };
+    let config =
+        TrainConfig { learning_rate: 1e10, num_iters: 5, batch_size: 2, ..TrainConfig::default() };
     let mut net = TwoLayerNet::init(3, 4, 2, 1.0, &mut NumpyRng::new(0)).unwrap();
-    let error = net.train(&x.view(), &y, &x.view(), &y, &config, &mut NumpyRng::new(0), &mut |_| {}).unwrap_err();
+    let error = net
+        .train(&x.view(), &y, &x.view(), &y, &config, &mut NumpyRng::new(0), &mut |_| {})
+        .unwrap_err();
     assert!(matches!(error, ClassifierError::Diverged { .. }), "{error}");
 }
 
@@ -127,7 +149,8 @@ fn divergence_is_reported() {
 fn empty_grid_rejected() {
     let x = Array2::<f64>::ones((4, 3));
     let y = [0, 1, 0, 1];
-    let data = SearchData { x_train: x.view(), y_train: &y, x_val: x.view(), y_val: &y, num_classes: 2 };
+    let data =
+        SearchData { x_train: x.view(), y_train: &y, x_val: x.view(), y_val: &y, num_classes: 2 };
     let grid = SearchGrid { hidden_sizes: vec![], ..SearchGrid::quick() };
     let error = search(&grid, &data, &|_| {}).unwrap_err();
     assert!(matches!(error, ClassifierError::InvalidConfig { name: "grid", .. }));

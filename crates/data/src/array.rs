@@ -41,7 +41,7 @@ impl Dtype {
         }
     }
 
-    /// The numpy name, such as `"float32"`.
+    /// Returns the numpy name, such as `"float32"`.
     pub fn name(self) -> &'static str {
         match self {
             Dtype::Bool => "bool",
@@ -122,7 +122,7 @@ pub(crate) fn parse_type_string(descr: &str) -> Option<(Dtype, Option<ByteOrder>
 
 /// A numpy array read from a file: its shape, element type and values.
 ///
-/// `data` holds the values converted to `f64` in C (row-major) order, whatever order the
+/// `data` contains the values converted to `f64` in C (row-major) order, whatever order the
 /// file stored them in. Every element type except 64-bit integers above 2^53 converts
 /// exactly.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,7 +143,7 @@ impl NumpyArray {
 
     /// Decodes `bytes` holding `shape` elements of `dtype` in the given byte order.
     ///
-    /// `fortran_order` says the bytes list the first index fastest. Returns a message
+    /// `fortran_order` means the bytes list the first index fastest. Returns a message
     /// with the expected and the found length when `bytes` has the wrong size.
     pub(crate) fn from_bytes(
         shape: Vec<usize>,
@@ -152,9 +152,9 @@ impl NumpyArray {
         fortran_order: bool,
         bytes: &[u8],
     ) -> std::result::Result<NumpyArray, String> {
-        let expected = element_count(&shape)
-            .and_then(|count| count.checked_mul(dtype.item_size()))
-            .ok_or_else(|| format!("shape {shape:?} overflows the address space"))?;
+        let overflow = || format!("shape {shape:?} overflows the address space");
+        let count = element_count(&shape).ok_or_else(overflow)?;
+        let expected = count.checked_mul(dtype.item_size()).ok_or_else(overflow)?;
         if bytes.len() != expected {
             return Err(format!(
                 "expected {expected} data bytes for shape {shape:?} of {}, found {}",
@@ -165,13 +165,13 @@ impl NumpyArray {
 
         let values = decode_values(dtype, order, bytes);
         let dims = IxDyn(&shape);
-        let array = if fortran_order {
-            ArrayD::from_shape_vec(dims.f(), values)
+        let shape_error = |e| format!("cannot shape {count} values as {shape:?}: {e}");
+        let data = if fortran_order {
+            let array = ArrayD::from_shape_vec(dims.f(), values).map_err(shape_error)?;
+            array.as_standard_layout().into_owned()
         } else {
-            ArrayD::from_shape_vec(dims, values)
-        }
-        .map_err(|e| format!("cannot shape {} values as {shape:?}: {e}", expected))?;
-        let data = array.as_standard_layout().into_owned();
+            ArrayD::from_shape_vec(dims, values).map_err(shape_error)?
+        };
         Ok(NumpyArray { shape, dtype, data })
     }
 }

@@ -24,9 +24,9 @@ pub enum DataError {
         path: PathBuf,
         /// Byte offset in the uncompressed IDX data.
         offset: u64,
-        /// What the format requires at that offset.
+        /// The value the format requires at that offset.
         expected: String,
-        /// What the file contains.
+        /// The value found in the file.
         found: String,
     },
 
@@ -48,7 +48,7 @@ pub enum DataError {
         path: PathBuf,
         /// Byte offset of the opcode that failed.
         offset: u64,
-        /// What went wrong, with the expected and the found value.
+        /// The failure, with the expected and the found value.
         message: String,
     },
 
@@ -59,19 +59,10 @@ pub enum DataError {
         path: PathBuf,
         /// Byte offset of the problem.
         offset: u64,
-        /// What the format requires at that offset.
+        /// The value the format requires at that offset.
         expected: String,
-        /// What the file contains.
+        /// The value found in the file.
         found: String,
-    },
-
-    /// An array cannot be written in the requested format.
-    #[error("cannot write {path}: {message}")]
-    Unsupported {
-        /// The destination file.
-        path: PathBuf,
-        /// Why the write was rejected.
-        message: String,
     },
 
     /// The MNIST files are readable but their contents do not fit together.
@@ -79,7 +70,7 @@ pub enum DataError {
     Mnist {
         /// The file (or folder) at fault.
         path: PathBuf,
-        /// What is wrong.
+        /// The problem found.
         message: String,
     },
 
@@ -102,7 +93,7 @@ pub enum DataError {
     /// A downloaded file has the wrong SHA-256 sum or size.
     #[error("checksum mismatch for {url}: expected {expected}, found {found}")]
     Checksum {
-        /// Where the file came from.
+        /// The URL the file came from.
         url: String,
         /// The published SHA-256 sum (or size).
         expected: String,

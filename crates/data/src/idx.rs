@@ -108,14 +108,14 @@ impl<'p, R: Read> CountingReader<'p, R> {
         }
     }
 
-    /// Reads exactly `count` bytes of the part named `what`.
-    fn read_exact_part(&mut self, count: usize, what: &str) -> Result<Vec<u8>> {
+    /// Reads exactly `count` bytes of the header part named `part`.
+    fn read_exact_part(&mut self, count: usize, part: &str) -> Result<Vec<u8>> {
         let start = self.offset;
         let bytes = self.read_up_to(count as u64)?;
         if bytes.len() < count {
             return Err(self.error(
                 start + bytes.len() as u64,
-                format!("{count} bytes of {what}"),
+                format!("{count} bytes of {part}"),
                 format!("end of data after {} bytes", bytes.len()),
             ));
         }
@@ -150,7 +150,7 @@ fn parse_stream<R: Read>(reader: &mut CountingReader<'_, R>) -> Result<IdxArray>
             reader.error(4, "dimensions whose product fits in memory", format!("{dims:?}"))
         })?;
 
-    let data = reader.read_up_to(count as u64 + 1)?;
+    let data = reader.read_up_to((count as u64).saturating_add(1))?;
     if data.len() < count {
         return Err(reader.error(
             payload_offset + data.len() as u64,
@@ -280,6 +280,16 @@ mod tests {
         assert_eq!(offset, 8 + 2);
         assert_eq!(found, "trailing bytes");
         assert!(matches!(parse(&gzip(&raw)), Err(DataError::Idx { offset: 10, .. })));
+    }
+
+    #[test]
+    fn dimensions_multiplying_to_u64_max() {
+        // 65535 * 42009217 * 6700417 = 2^64 - 1.
+        let raw = idx_bytes(&[65_535, 42_009_217, 6_700_417], &[1, 2]);
+
+        let result = parse(&raw);
+
+        assert!(matches!(result, Err(DataError::Idx { offset: 18, .. })), "{result:?}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
-/// Which files a [`Mnist`] was built from, and so how it was split.
+/// The set of files a [`Mnist`] was built from, which decides how it was split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MnistSource {
     /// All four files: training images 0..5,000 validate, 5,000..60,000 train, and the
@@ -70,7 +70,7 @@ pub struct Mnist {
     pub test_images: Array2<u8>,
     /// Test labels.
     pub test_labels: Vec<u8>,
-    /// Which files were found, and so how the sets were split.
+    /// The files found, which decide how the sets were split.
     pub source: MnistSource,
 }
 
@@ -223,7 +223,7 @@ pub struct RemoteFile {
     pub size: Option<u64>,
 }
 
-/// The four gzip files with the SHA-256 sums and sizes published with the data set.
+/// Lists the four gzip files with the SHA-256 sums and sizes published with the data set.
 pub fn mnist_files() -> Vec<RemoteFile> {
     let file = |name: &str, sha256: &str, size: u64| RemoteFile {
         name: format!("{name}.gz"),
@@ -260,7 +260,7 @@ pub const MIRRORS: [&str; 2] = [
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ];
 
-/// Where and how [`fetch_with`] downloads.
+/// Mirrors, files and timeouts for [`fetch_with`].
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     /// Base URLs tried in order for each file; a file's URL is the base, `/`, and its name.
@@ -274,7 +274,7 @@ pub struct FetchConfig {
 }
 
 impl Default for FetchConfig {
-    /// The public [`MIRRORS`], the four [`mnist_files`], 15 s to connect, 300 s a file.
+    /// Uses the public [`MIRRORS`], the four [`mnist_files`], 15 s to connect and 300 s a file.
     fn default() -> Self {
         FetchConfig {
             mirrors: MIRRORS.iter().map(|m| m.to_string()).collect(),
@@ -329,7 +329,17 @@ pub fn fetch_with(
     let agent = build_agent(config);
     let mut done = 0u64;
     for file in needed {
-        done += download_from_mirrors(&agent, config, file, cache_dir, done, total, progress)?;
+        done += download_from_mirrors(&agent, config, file, cache_dir, done, total, progress)
+            .map_err(|error| match error {
+                DataError::Network { message } => DataError::Network {
+                    message: format!(
+                        "{message}; to work offline, copy {} into {}",
+                        file.name,
+                        cache_dir.display()
+                    ),
+                },
+                other => other,
+            })?;
     }
     Ok(cache_dir.to_path_buf())
 }

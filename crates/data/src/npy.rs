@@ -1,9 +1,9 @@
 //! Reader and writer for numpy's `.npy` format.
 //!
-//! A `.npy` file is the magic `\x93NUMPY`, a major and a minor version byte, a header
-//! length (`u16` little-endian in version 1.0, `u32` in 2.0 and 3.0), a header that is a
-//! Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`,
-//! then the elements. Version 3.0 differs from 2.0 only in allowing UTF-8 in the header.
+//! A `.npy` file starts with the magic `\x93NUMPY` and a major and a minor version byte.
+//! Then comes the header length (`u16` little-endian in version 1.0, `u32` in 2.0 and 3.0)
+//! and a header that is a Python dict literal such as
+//! `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`. The elements follow. Version 3.0 differs from 2.0 only in allowing UTF-8 in the header.
 //!
 //! The reader accepts the dtypes of [`Dtype`] in either byte order and C or Fortran order,
 //! and requires the data to be exactly as long as the shape says. Structured dtypes are
@@ -54,11 +54,11 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NumpyArray> {
     };
 
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
-        let shown = bytes.iter().take(6).map(|b| format!("{b:02x}")).collect::<Vec<_>>();
+        let first_bytes = bytes.iter().take(6).map(|b| format!("{b:02x}")).collect::<Vec<_>>();
         return Err(fail(
             0,
             "magic \\x93NUMPY and a version",
-            format!("bytes [{}]", shown.join(" ")),
+            format!("bytes [{}]", first_bytes.join(" ")),
         ));
     }
     let (header_start, header_length) = match (bytes[6], bytes[7]) {
@@ -275,15 +275,15 @@ impl Literal {
         }
     }
 
-    fn expect(&mut self, wanted: char) -> std::result::Result<(), HeaderFailure> {
+    fn expect(&mut self, expected: char) -> std::result::Result<(), HeaderFailure> {
         self.skip_space();
         match self.peek() {
-            Some(c) if c == wanted => {
+            Some(c) if c == expected => {
                 self.position += 1;
                 Ok(())
             }
-            Some(c) => Err(self.failure(&format!("'{wanted}'"), &format!("'{c}'"))),
-            None => Err(self.failure(&format!("'{wanted}'"), "end of header")),
+            Some(c) => Err(self.failure(&format!("'{expected}'"), &format!("'{c}'"))),
+            None => Err(self.failure(&format!("'{expected}'"), "end of header")),
         }
     }
 

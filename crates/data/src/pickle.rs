@@ -1,4 +1,5 @@
-//! A restricted unpickler that reads numpy arrays and nothing else.
+//! Pickled numpy arrays: a restricted unpickler that accepts numpy arrays and nothing else,
+//! and a writer.
 //!
 //! Python's pickle format is a small stack machine. This reader runs the opcodes that
 //! `pickle.dump(array)` emits for protocols 2 to 5 and resolves only the globals a numpy
@@ -11,6 +12,9 @@
 //! | `_codecs.encode` | protocol 2 stores bytes as a latin-1 string |
 //! | `numpy.core.numeric._frombuffer`, `numpy._core.numeric._frombuffer` | protocol 5 form |
 //!
+//! [`write_numpy_pickle_f32`] and [`write_numpy_pickle_f64`] write the `_reconstruct` form
+//! with protocol 4.
+//!
 //! Any other global is rejected before anything is called, so reading an untrusted file
 //! runs no code. Lists and dicts are parsed but their contents are discarded, because no
 //! numpy array needs them. Out-of-band buffers (protocol 5 `NEXT_BUFFER`) and object arrays
@@ -21,11 +25,14 @@ use std::fs;
 use std::path::Path;
 use std::rc::Rc;
 
+use ndarray::ArrayViewD;
+
 use crate::array::{parse_type_string, ByteOrder};
 pub use crate::array::{Dtype, NumpyArray};
+use crate::atomic::write_atomic;
 use crate::{DataError, Result};
 
-/// Highest pickle protocol this reader knows.
+/// Highest pickle protocol this reader accepts.
 const MAX_PROTOCOL: u8 = 5;
 
 /// Reads a pickled numpy array.
@@ -63,6 +70,86 @@ pub fn parse_numpy_pickle(bytes: &[u8], path: &Path) -> Result<NumpyArray> {
         offset: offset as u64,
         message,
     })
+}
+
+/// Writes an `f32` array as a protocol 4 pickle that `pickle.load` turns into a numpy
+/// array, atomically.
+///
+/// The pickle names numpy 2.x's `numpy._core.multiarray._reconstruct`, the name
+/// `pickle.dumps(array, protocol=4)` writes under numpy 2.x.
+///
+/// # Errors
+///
+/// [`DataError::Io`] when the file cannot be written.
+pub fn write_numpy_pickle_f32(path: &Path, array: &ArrayViewD<f32>) -> Result<()> {
+    let mut data = Vec::with_capacity(array.len() * 4);
+    for value in array.iter() {
+        data.extend_from_slice(&value.to_le_bytes());
+    }
+    write_atomic(path, &array_pickle(array.shape(), "f4", &data))
+}
+
+/// Writes an `f64` array as a protocol 4 pickle, as [`write_numpy_pickle_f32`] does.
+///
+/// # Errors
+///
+/// [`DataError::Io`] when the file cannot be written.
+pub fn write_numpy_pickle_f64(path: &Path, array: &ArrayViewD<f64>) -> Result<()> {
+    let mut data = Vec::with_capacity(array.len() * 8);
+    for value in array.iter() {
+        data.extend_from_slice(&value.to_le_bytes());
+    }
+    write_atomic(path, &array_pickle(array.shape(), "f8", &data))
+}
+
+/// Encodes `_reconstruct(ndarray, (0,), b'b')` followed by `BUILD` with the state
+/// `(1, shape, dtype('<code'), False, data)`, the form numpy's `ndarray.__reduce__` uses.
+fn array_pickle(shape: &[usize], code: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, 4];
+    push_global(&mut out, "numpy._core.multiarray", "_reconstruct");
+    push_global(&mut out, "numpy", "ndarray");
+    out.extend_from_slice(&[b'K', 0, 0x85, b'C', 1, b'b', 0x87, b'R']);
+
+    out.extend_from_slice(&[b'(', b'K', 1, b'(']);
+    for &dim in shape {
+        // LONG1 with 8 bytes encodes any dimension up to i64::MAX.
+        out.extend_from_slice(&[0x8a, 8]);
+        out.extend_from_slice(&(dim as u64).to_le_bytes());
+    }
+    out.push(b't');
+
+    push_global(&mut out, "numpy", "dtype");
+    push_short_str(&mut out, code);
+    out.extend_from_slice(&[0x89, 0x88, 0x87, b'R']);
+    out.extend_from_slice(&[b'(', b'K', 3]);
+    push_short_str(&mut out, "<");
+    // No subarray, field names or fields; element size and alignment -1 (derived).
+    out.extend_from_slice(b"NNN");
+    out.push(b'J');
+    out.extend_from_slice(&(-1i32).to_le_bytes());
+    out.push(b'J');
+    out.extend_from_slice(&(-1i32).to_le_bytes());
+    out.extend_from_slice(&[b'K', 0, b't', b'b']);
+
+    out.push(0x89);
+    out.push(0x8e);
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(data);
+    // Close the state tuple, BUILD the array, STOP.
+    out.extend_from_slice(b"tb.");
+    out
+}
+
+fn push_short_str(out: &mut Vec<u8>, text: &str) {
+    out.push(0x8c);
+    out.push(text.len() as u8);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn push_global(out: &mut Vec<u8>, module: &str, name: &str) {
+    push_short_str(out, module);
+    push_short_str(out, name);
+    out.push(0x93);
 }
 
 /// A global the unpickler is allowed to resolve.
@@ -118,7 +205,7 @@ enum Value {
 }
 
 impl Value {
-    /// A short description for error messages.
+    /// Describes the value briefly for error messages.
     fn kind(&self) -> String {
         match self {
             Value::None => "None".into(),
@@ -447,7 +534,10 @@ fn empty_container(opcode: u8) -> Value {
 
 fn resolve(module: &str, name: &str) -> Step<Value> {
     Global::resolve(module, name).map(Value::Global).ok_or_else(|| {
-        format!("global '{module}.{name}' is not allowed: only the globals of a numpy array are")
+        format!(
+            "global '{module}.{name}' is not allowed: only _reconstruct, ndarray, dtype, \
+             _codecs.encode and _frombuffer from numpy array pickles are"
+        )
     })
 }
 

@@ -134,3 +134,30 @@ fn payload_length_mismatch_rejected() {
     let error = parse_numpy_pickle(bytes, Path::new("short.pk")).unwrap_err();
     assert!(error.to_string().contains("expected 24 data bytes"), "{error}");
 }
+
+#[test]
+fn written_pickle_reads_back() {
+    use handgrad_data::pickle::{write_numpy_pickle_f32, write_numpy_pickle_f64};
+    use ndarray::{ArrayD, IxDyn};
+
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<f64> = (0..24).map(|i| f64::from(i) * 0.37 - 3.0).collect();
+    let array = ArrayD::from_shape_vec(IxDyn(&[2, 3, 4]), values).unwrap();
+    let transposed = array.t();
+
+    write_numpy_pickle_f64(&dir.path().join("a.pk"), &transposed).unwrap();
+    let read = read_numpy_pickle(&dir.path().join("a.pk")).unwrap();
+    assert_eq!(read.dtype, Dtype::F64);
+    assert_eq!(read.shape, vec![4, 3, 2]);
+    assert_eq!(read.data, transposed.to_owned());
+
+    let single = array.mapv(|v| v as f32);
+    write_numpy_pickle_f32(&dir.path().join("b.pk"), &single.view()).unwrap();
+    let read = read_numpy_pickle(&dir.path().join("b.pk")).unwrap();
+    assert_eq!(read.dtype, Dtype::F32);
+    assert_eq!(read.into_f32(), single);
+
+    let scalar = ArrayD::from_elem(IxDyn(&[]), 1.5f64);
+    write_numpy_pickle_f64(&dir.path().join("c.pk"), &scalar.view()).unwrap();
+    assert_eq!(read_numpy_pickle(&dir.path().join("c.pk")).unwrap().data, scalar);
+}

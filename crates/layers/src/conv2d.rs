@@ -74,7 +74,7 @@ pub struct Conv2d<F: Scalar> {
     cache: Option<ConvCache<F>>,
 }
 
-/// What `backward` needs from a training-mode forward.
+/// Values from a training-mode forward that `backward` reads.
 #[derive(Debug, Clone)]
 struct ConvCache<F> {
     cols: Array2<F>,

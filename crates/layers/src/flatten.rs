@@ -26,7 +26,7 @@ const NAME: &str = "flatten";
 /// let mut flatten = Flatten::new();
 /// let y = flatten.forward(&ArrayD::<f32>::zeros(vec![4, 200, 3, 3]), Mode::Train)?;
 /// assert_eq!(y.shape(), &[4, 1800]);
-/// let dx = flatten.backward(&ArrayD::zeros(vec![4, 1800]))?;
+/// let dx = flatten.backward(&ArrayD::<f32>::zeros(vec![4, 1800]))?;
 /// assert_eq!(dx.shape(), &[4, 200, 3, 3]);
 /// # Ok::<(), handgrad_layers::LayerError>(())
 /// ```

@@ -1,6 +1,7 @@
 //! Single-layer, batch-first gated recurrent unit with PyTorch's `nn.GRU` equations and full
 //! backpropagation through time.
 
+use handgrad_tensor::linalg::gemm_into;
 use handgrad_tensor::{Param, Scalar};
 use ndarray::{
     s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Ix2,
@@ -63,7 +64,7 @@ pub struct Gru<F: Scalar> {
     cache: Option<GruCache<F>>,
 }
 
-/// What backpropagation through time needs from a training-mode forward.
+/// Values from a training-mode forward that backpropagation through time reads.
 #[derive(Debug, Clone)]
 struct GruCache<F> {
     /// Input as (N·T, D) rows, row n·T + t holding x_t of sample n.
@@ -184,22 +185,32 @@ impl<F: Scalar> Layer<F> for Gru<F> {
         let stored_steps = if mode == Mode::Train { steps } else { 1 };
         let mut gates = Array3::zeros((stored_steps, batch, 4 * hidden_size));
         let biases = (Self::vector(&self.bias_ih), Self::vector(&self.bias_hh));
-        let zero_recurrent = Array2::zeros((batch, 3 * hidden_size));
         let zero_state = Array2::zeros((batch, hidden_size));
         let weight_hh = Self::matrix(&self.weight_hh);
+        // W_hh h_{t−1}, rewritten in place each step; h₀ = 0 makes it zero at t = 0.
+        let mut recurrent = Array2::zeros((batch, 3 * hidden_size));
 
         for t in 0..steps {
             let (before, mut after) = hidden.view_mut().split_at(Axis(1), t);
-            let recurrent_product;
-            let (previous, recurrent) = if t == 0 {
-                (zero_state.view(), zero_recurrent.view())
+            let previous = if t == 0 {
+                zero_state.view()
             } else {
                 let previous = before.index_axis(Axis(1), t - 1);
-                recurrent_product = product(&previous, &weight_hh.t());
-                (previous, recurrent_product.view())
+                gemm_into(
+                    F::one(),
+                    &previous,
+                    &weight_hh.t(),
+                    F::zero(),
+                    &mut recurrent.view_mut(),
+                )
+                .expect("(N, H)·(H, 3H) fits (N, 3H)");
+                previous
             };
-            let step =
-                StepInput { projected: projected.index_axis(Axis(1), t), recurrent, previous };
+            let step = StepInput {
+                projected: projected.index_axis(Axis(1), t),
+                recurrent: recurrent.view(),
+                previous,
+            };
             let step_gates = gates.index_axis_mut(Axis(0), t.min(stored_steps - 1));
             forward_step(step, biases, after.index_axis_mut(Axis(1), 0), step_gates);
         }
@@ -243,7 +254,15 @@ impl<F: Scalar> Layer<F> for Gru<F> {
                 carried.view_mut(),
             );
             if t > 0 {
-                carried += &product(&grad_recurrent.index_axis(Axis(0), t), &weight_hh);
+                let grad_hidden_side = grad_recurrent.index_axis(Axis(0), t);
+                gemm_into(
+                    F::one(),
+                    &grad_hidden_side,
+                    &weight_hh,
+                    F::one(),
+                    &mut carried.view_mut(),
+                )
+                .expect("(N, 3H)·(3H, H) fits (N, H)");
             }
             grad_state = carried;
         }

@@ -384,8 +384,10 @@ fn invalid_configurations_are_errors() {
     assert!(is_config_error(Gru::<f32>::new(3, 0, 0)));
 }
 
-/// Every layer with an input it accepts, one it rejects, and its output shape for that input.
-fn error_cases() -> Vec<(Box<dyn Layer<f32>>, Vec<usize>, Vec<usize>)> {
+/// A layer, an input shape it accepts and one it rejects.
+type ErrorCase = (Box<dyn Layer<f32>>, Vec<usize>, Vec<usize>);
+
+fn error_cases() -> Vec<ErrorCase> {
     let config =
         Conv2dConfig { in_channels: 3, out_channels: 4, kernel_size: 3, stride: 1, padding: 0 };
     vec![

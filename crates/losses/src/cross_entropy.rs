@@ -43,9 +43,9 @@ pub fn softmax<F: Scalar>(logits: &ArrayView2<'_, F>) -> Array2<F> {
 /// dL/dlogits = (P - Y) / N            shape (N, C)
 /// ```
 ///
-/// The loss is computed as a log-sum-exp with the row maximum subtracted, so it stays finite and
-/// accurate for logits of any finite magnitude whose true loss fits in `F` (for logits within
-/// ±1e3 in `f32` or `f64` it never overflows). The label entry of the gradient, `P - 1`, is
+/// The loss is computed as a log-sum-exp with the row maximum subtracted. It therefore stays
+/// finite and accurate for logits of any finite magnitude whose true loss fits in `F`, which
+/// includes all logits within ±1e3 in `f32` and `f64`. The label entry of the gradient, `P - 1`, is
 /// formed as `-(sum of the other probabilities)`, which avoids cancellation when `P` is close
 /// to 1.
 ///

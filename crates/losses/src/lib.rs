@@ -68,7 +68,7 @@ pub enum LossError {
     NonFinite {
         /// Loss that rejected the input.
         loss: &'static str,
-        /// Which argument: `"logits"`, `"prediction"` or `"target"`.
+        /// Name of the argument: `"logits"`, `"prediction"` or `"target"`.
         argument: &'static str,
         /// Multi-dimensional index of the first non-finite entry.
         index: Vec<usize>,

@@ -14,15 +14,15 @@ const STEP: f64 = 1e-4;
 ///
 /// Two effects bound the error of `(L(x + h) - L(x - h)) / 2h`:
 /// - rounding: L is a sum of C exponentials at most 1, a logarithm, and a logit difference of
-///   size up to 2M, so each evaluation is off by at most about `eps * (C + 2M + 2)`; the
-///   difference quotient divides twice that by 2h. A factor 4 covers the mean over the batch
+///   size up to 2M. Each evaluation is therefore off by at most about `eps * (C + 2M + 2)`, and
+///   the difference quotient divides twice that by 2h. A factor 4 covers the mean over the batch
 ///   and rounding of `x +- h` itself.
 /// - truncation: `h^2 / 6 * |d^3 L / dx^3|`, and the third derivative of log-sum-exp along one
 ///   logit is `p (1 - p)(1 - 2p)`, at most `1 / (6 sqrt 3) < 0.1`, so `h^2 / 60` bounds it.
 ///
-/// With h = 1e-4, C = 50 and M = 1e3 this is about 2e-8, far below the gradient entries
-/// (multiples of 1/N for a confident row), so a wrong gradient, such as one missing the `- Y`
-/// or the `/ N`, fails the comparison; see `check_rejects_wrong_gradients`.
+/// With h = 1e-4, C = 50 and M = 1e3 this is about 2e-8. A gradient missing the `- Y` is off by
+/// 1/N >= 0.25 at the label entry, and one missing the `/ N` by (N - 1) |P - Y| / N, so both fail
+/// the comparison; see `check_rejects_wrong_gradients`.
 fn tolerance(classes: usize, magnitude: f64) -> f64 {
     let rounding = 4.0 * f64::EPSILON * (classes as f64 + 2.0 * magnitude + 2.0) / STEP;
     rounding + STEP * STEP / 60.0
@@ -94,11 +94,12 @@ proptest! {
         let (_, gradient) = mse(&prediction.view(), &target.view()).unwrap();
 
         let loss_at = |p: &ArrayD<f64>| mse(&p.view(), &target.view()).unwrap().0;
-        let numeric = numerical_gradient(loss_at, &prediction, 1e-3);
-        // L is quadratic, so central differences have no truncation error; what remains is
-        // rounding of L (at most 4e4 here) divided by 2h: eps * 4e4 * 4 / 2e-3 < 2e-8.
+        let numeric = numerical_gradient(loss_at, &prediction, 0.5);
+        // L is quadratic, so central differences are exact for any h and only rounding remains.
+        // Summing up to 40 squares of at most 4e4 rounds L by at most 40 * eps * 4e4 = 3.6e-10,
+        // and the quotient divides twice that by 2h = 1.
         for (n, a) in numeric.iter().zip(&gradient) {
-            prop_assert!((n - a).abs() < 2e-8, "numeric {} vs analytic {}", n, a);
+            prop_assert!((n - a).abs() < 1e-9, "numeric {} vs analytic {}", n, a);
         }
     }
 }

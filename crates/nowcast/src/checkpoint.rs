@@ -3,8 +3,9 @@
 //! Tensors (all `F32`, little-endian, C order):
 //!
 //! - `"{i}.{param}"`: the kept weights (the best epoch), named as PyTorch's `nn.Sequential`
-//!   names them, such as `"0.weight"` or `"0.weight_ih_l0"`; `safetensors.torch.load_file`
-//!   returns a dictionary that `load_state_dict` of the equivalent PyTorch module accepts.
+//!   names them, such as `"0.weight"` or `"0.weight_ih_l0"`. The dictionary that
+//!   `safetensors.torch.load_file` returns, filtered to these names, loads into the equivalent
+//!   PyTorch module with `load_state_dict`.
 //! - `"last.{i}.{param}"`: the weights after the last epoch, from which training resumes.
 //! - `"optimizer.exp_avg.{i}.{param}"` and `"optimizer.exp_avg_sq.{i}.{param}"`: Adam's first
 //!   and second moments, as PyTorch's `Adam.state_dict()` calls them.
@@ -47,7 +48,7 @@ pub enum CheckpointError {
     Io {
         /// The checkpoint file.
         path: PathBuf,
-        /// What the file system reported.
+        /// The file-system error.
         #[source]
         source: std::io::Error,
     },
@@ -56,7 +57,7 @@ pub enum CheckpointError {
     Write {
         /// The checkpoint file.
         path: PathBuf,
-        /// What the atomic writer reported.
+        /// The atomic writer's error.
         #[source]
         source: handgrad_data::DataError,
     },
@@ -65,7 +66,7 @@ pub enum CheckpointError {
     Format {
         /// The checkpoint file.
         path: PathBuf,
-        /// What the safetensors parser reported.
+        /// The safetensors parser's message.
         reason: String,
     },
     /// A metadata entry is missing or invalid.

@@ -35,7 +35,7 @@ pub enum ModelError {
     Layer {
         /// Position of the layer in the model.
         index: usize,
-        /// What the layer reported.
+        /// The layer's error.
         #[source]
         source: LayerError,
     },
@@ -57,7 +57,7 @@ pub enum ModelError {
     Architecture {
         /// Model name.
         model: &'static str,
-        /// What the shape calculator reported.
+        /// The shape calculator's message.
         reason: String,
     },
 }

@@ -5,8 +5,8 @@
 //! loss. The weights of the epoch with the lowest validation loss are restored at the end.
 //!
 //! Every random choice of an epoch (shuffle order, dropout masks) depends only on the seed and
-//! the epoch number, and the plateau schedule is rebuilt by replaying the recorded validation
-//! losses, so training two epochs and resuming for a third gives the same weights, bit for bit,
+//! the epoch number. The plateau schedule is rebuilt by replaying the recorded validation
+//! losses. So training two epochs and resuming for a third gives the same weights, bit for bit,
 //! as training three epochs at once.
 
 use std::time::Instant;
@@ -49,7 +49,7 @@ pub enum TrainError {
     Step {
         /// `"loss"` or `"optimizer"`.
         stage: &'static str,
-        /// What it reported.
+        /// The error message.
         reason: String,
     },
     /// The configuration or a resumed state cannot be used.

@@ -104,13 +104,13 @@ pub enum OptimError {
     InvalidState {
         /// Optimiser or schedule that rejected the state.
         component: &'static str,
-        /// What is inconsistent.
+        /// Description of the inconsistency.
         reason: String,
     },
     /// Keypoints of a [`KeypointSchedule`] are empty, unsorted, repeated or not finite.
     #[error("keypoint schedule: {reason}")]
     InvalidKeypoints {
-        /// What is wrong, naming the offending point.
+        /// Description of the problem, naming the offending point.
         reason: String,
     },
 }

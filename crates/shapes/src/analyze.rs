@@ -2,19 +2,30 @@
 //! receptive field. The formulas are documented per operation in `docs/shapes-ops.md`.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::error::{ErrorKind, Result, ShapeError};
 use crate::field::{AxisField, ReceptiveField};
 use crate::graph::{Conv2dSpec, Graph, Node, Op, Padding, Pair, PoolSpec, Shape};
 use crate::summary::{Row, Summary};
 
+mod merge;
+mod window;
+
+use merge::{add, concat};
+use window::{conv_padding, field_through, window_output, Window};
+
 /// Computes every node's output shape, parameters, MACs and receptive field, and the totals.
 ///
 /// # Errors
-/// `WrongInputKind` (a map where a vector is needed, say), `NonPositiveSize` when an output
-/// dimension would be zero or less, `Mismatch` at `concat`/`add`, `InvalidArgument` for
-/// groups that do not divide the channels or GRU sizes that contradict the input, and
-/// `Overflow` for counts beyond 64 bits. Each names the node's line.
+/// - `WrongInputKind`: a map where a vector is needed, say.
+/// - `NonPositiveSize`: an output dimension would be zero or less.
+/// - `Mismatch`: inputs of `concat` or `add` that do not fit together.
+/// - `InvalidArgument`: groups that do not divide the channels, or GRU sizes that contradict
+///   the input.
+/// - `Overflow`: a count beyond 64 bits.
+///
+/// Each error names the node and its line.
 ///
 /// # Example
 /// ```
@@ -29,8 +40,14 @@ pub fn analyze(graph: &Graph) -> Result<Summary> {
     let mut index_of: HashMap<&str, usize> = HashMap::new();
 
     for node in graph.nodes() {
-        let inputs: Vec<&Row> =
-            node.inputs.iter().map(|name| &rows[index_of[name.as_str()]]).collect();
+        let mut inputs: Vec<&Row> = Vec::with_capacity(node.inputs.len());
+        for name in &node.inputs {
+            // `Graph::new` has checked that every input is defined earlier.
+            let index = index_of.get(name.as_str()).copied().ok_or_else(|| -> ShapeError {
+                ErrorKind::UndefinedInput { site: node.site(), input: name.clone() }.into()
+            })?;
+            inputs.push(&rows[index]);
+        }
         let row = analyze_node(node, &inputs)?;
         index_of.insert(&node.name, rows.len());
         rows.push(row);
@@ -38,18 +55,29 @@ pub fn analyze(graph: &Graph) -> Result<Summary> {
     Summary::from_rows(rows)
 }
 
-/// What one node adds: its shape, counts and field.
-struct Counts {
-    shape: Shape,
-    weights: u64,
-    biases: u64,
-    macs: u64,
-    field: Option<ReceptiveField>,
+/// Reads, parses and analyses a description file; every error carries the file's path.
+///
+/// # Errors
+/// [`ErrorKind::Io`] when the file cannot be read, else the [`parse`](crate::parse) or
+/// [`analyze`] error inside [`ErrorKind::InFile`].
+pub fn analyze_file(path: &Path) -> Result<Summary> {
+    let graph = crate::parse::parse_file(path)?;
+    analyze(&graph)
+        .map_err(|error| ErrorKind::InFile { path: path.to_path_buf(), source: error }.into())
+}
+
+/// Shape, counts and receptive field of one node.
+pub(super) struct Counts {
+    pub(super) shape: Shape,
+    pub(super) weights: u64,
+    pub(super) biases: u64,
+    pub(super) macs: u64,
+    pub(super) field: Option<ReceptiveField>,
 }
 
 impl Counts {
-    /// A node without parameters or MACs that keeps its input's field.
-    fn free(shape: Shape, field: Option<ReceptiveField>) -> Self {
+    /// Creates the counts of a node without parameters or MACs.
+    pub(super) fn free(shape: Shape, field: Option<ReceptiveField>) -> Self {
         Self { shape, weights: 0, biases: 0, macs: 0, field }
     }
 }
@@ -75,7 +103,9 @@ fn analyze_node(node: &Node, inputs: &[&Row]) -> Result<Row> {
         }
         Op::Concat => concat(node, inputs)?,
         Op::Add => add(node, inputs)?,
-        Op::Gru { .. } => gru(node, inputs[0])?,
+        Op::Gru { hidden_size, input_size, steps, bias } => {
+            gru(node, inputs[0], GruSizes { hidden_size, input_size, steps, bias })?
+        }
         Op::LastStep => match inputs[0].shape {
             Shape::Sequence { features, .. } => Counts::free(Shape::vector(features), None),
             found => return Err(wrong_kind(node, inputs[0], "a sequence", found)),
@@ -105,7 +135,7 @@ fn wrong_kind(node: &Node, input: &Row, expected: &str, found: Shape) -> ShapeEr
     .into()
 }
 
-fn overflow(node: &Node, quantity: &str) -> ShapeError {
+pub(super) fn overflow(node: &Node, quantity: &str) -> ShapeError {
     ErrorKind::Overflow { site: node.site(), quantity: quantity.to_string() }.into()
 }
 
@@ -128,103 +158,6 @@ fn expect_map(node: &Node, input: &Row) -> Result<(usize, usize, usize)> {
     match input.shape {
         Shape::Map { channels, height, width } => Ok((channels, height, width)),
         found => Err(wrong_kind(node, input, "a feature map C x H x W", found)),
-    }
-}
-
-/// Window geometry along one axis.
-struct Window {
-    axis: &'static str,
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    pad_left: usize,
-    pad_total: u128,
-    dilation: usize,
-    ceil_mode: bool,
-}
-
-impl Window {
-    fn new(axis: &'static str, input: usize, kernel: usize, stride: usize) -> Self {
-        Self {
-            axis,
-            input,
-            kernel,
-            stride,
-            pad_left: 0,
-            pad_total: 0,
-            dilation: 1,
-            ceil_mode: false,
-        }
-    }
-
-    /// Pads `left` zeros before and `total - left` after.
-    fn padded(self, left: usize, total: u128) -> Self {
-        Self { pad_left: left, pad_total: total, ..self }
-    }
-
-    fn dilated(self, dilation: usize) -> Self {
-        Self { dilation, ..self }
-    }
-
-    fn rounding_up(self, ceil_mode: bool) -> Self {
-        Self { ceil_mode, ..self }
-    }
-}
-
-/// Output length of a sliding window, PyTorch's rule:
-/// `out = floor((n + pad_total - d (k - 1) - 1 + (s - 1 if ceil mode)) / s) + 1`, and in ceil
-/// mode one less when the last window would start beyond the input and its left padding,
-/// `(out - 1) s >= n + pad_left`. So a ceil-mode window may overhang the padded input by
-/// less than one stride.
-fn window_output(node: &Node, window: &Window) -> Result<usize> {
-    let too_large = || overflow(node, "the window extent");
-    let (n, s) = (window.input as i128, window.stride as i128);
-    let pad_total = i128::try_from(window.pad_total).map_err(|_| too_large())?;
-    let span =
-        (window.dilation as i128).checked_mul(window.kernel as i128 - 1).ok_or_else(too_large)?;
-    let free = n + pad_total - span - 1;
-    let rounding = if window.ceil_mode { s - 1 } else { 0 };
-
-    let mut out = (free + rounding).div_euclid(s) + 1;
-    if window.ceil_mode && out > 0 && (out - 1) * s >= n + window.pad_left as i128 {
-        out -= 1;
-    }
-
-    if out <= 0 {
-        let mode = if window.ceil_mode { format!(" + ({s} - 1)") } else { String::new() };
-        return Err(ErrorKind::NonPositiveSize {
-            site: node.site(),
-            op: node.op.name().to_string(),
-            dimension: window.axis.to_string(),
-            value: out,
-            formula: format!(
-                "floor(({n} + {pad_total} - {d}*({k} - 1) - 1{mode}) / {s}) + 1; the window spans \
-                 {extent} pixels but the padded input has {padded}",
-                d = window.dilation,
-                k = window.kernel,
-                extent = span + 1,
-                padded = n + pad_total,
-            ),
-        }
-        .into());
-    }
-    usize::try_from(out).map_err(|_| overflow(node, "the output size"))
-}
-
-/// Left and total padding of a convolution along one axis.
-fn conv_padding(
-    padding: Padding,
-    kernel: usize,
-    dilation: usize,
-    explicit: usize,
-) -> (usize, u128) {
-    match padding {
-        Padding::Explicit(_) => (explicit, 2 * explicit as u128),
-        Padding::Same => {
-            let total = dilation as u128 * (kernel as u128 - 1);
-            // The smaller half, at most `total / 2`, fits in usize whenever a result exists.
-            ((total / 2).min(usize::MAX as u128) as usize, total)
-        }
     }
 }
 
@@ -276,22 +209,6 @@ fn conv2d(node: &Node, input: &Row, spec: Conv2dSpec) -> Result<Counts> {
         macs,
         field: field_through(node, input.receptive_field, &windows)?,
     })
-}
-
-fn field_through(
-    node: &Node,
-    field: Option<ReceptiveField>,
-    windows: &[Window; 2],
-) -> Result<Option<ReceptiveField>> {
-    let Some(field) = field else { return Ok(None) };
-    let step = |axis: AxisField, w: &Window| {
-        axis.through(w.kernel, w.stride, w.pad_left, w.dilation)
-            .ok_or_else(|| overflow(node, "the receptive field"))
-    };
-    Ok(Some(ReceptiveField {
-        height: step(field.height, &windows[0])?,
-        width: step(field.width, &windows[1])?,
-    }))
 }
 
 fn pool(node: &Node, input: &Row, spec: PoolSpec) -> Result<Counts> {
@@ -386,122 +303,20 @@ fn batchnorm(node: &Node, input: &Row) -> Result<Counts> {
     })
 }
 
-fn mismatch(
-    node: &Node,
-    what: &str,
-    first: &Row,
-    expected: String,
-    input: &Row,
-    found: String,
-) -> ShapeError {
-    ErrorKind::Mismatch {
-        site: node.site(),
-        op: node.op.name().to_string(),
-        what: what.to_string(),
-        first: first.name.clone(),
-        expected,
-        input: input.name.clone(),
-        found,
-    }
-    .into()
+/// Settings of a `gru` node.
+struct GruSizes {
+    hidden_size: usize,
+    input_size: Option<usize>,
+    steps: Option<usize>,
+    bias: bool,
 }
 
-/// Concatenates along channels (maps) or features (vectors, sequences); every other
-/// dimension must agree.
-fn concat(node: &Node, inputs: &[&Row]) -> Result<Counts> {
-    let first = inputs[0];
-    let sum =
-        |a: usize, b: usize| a.checked_add(b).ok_or_else(|| overflow(node, "the channel count"));
-    let mut shape = first.shape;
-    for input in &inputs[1..] {
-        shape = match (shape, input.shape) {
-            (
-                Shape::Map { channels, height, width },
-                Shape::Map { channels: more, height: h, width: w },
-            ) => {
-                if (h, w) != (height, width) {
-                    let expected = format!("{height} x {width}");
-                    return Err(mismatch(
-                        node,
-                        "height and width",
-                        first,
-                        expected,
-                        input,
-                        format!("{h} x {w}"),
-                    ));
-                }
-                Shape::map(sum(channels, more)?, height, width)
-            }
-            (Shape::Vector { features }, Shape::Vector { features: more }) => {
-                Shape::vector(sum(features, more)?)
-            }
-            (Shape::Sequence { steps, features }, Shape::Sequence { steps: t, features: more }) => {
-                if t != steps {
-                    return Err(mismatch(
-                        node,
-                        "steps",
-                        first,
-                        steps.to_string(),
-                        input,
-                        t.to_string(),
-                    ));
-                }
-                Shape::sequence(steps, sum(features, more)?)
-            }
-            (_, found) => {
-                return Err(mismatch(
-                    node,
-                    "kinds of shape",
-                    first,
-                    first.shape.to_string(),
-                    input,
-                    found.to_string(),
-                ))
-            }
-        };
-    }
-    Ok(Counts::free(shape, merged_field(inputs)))
-}
-
-fn merged_field(inputs: &[&Row]) -> Option<ReceptiveField> {
-    let fields: Option<Vec<ReceptiveField>> =
-        inputs.iter().map(|row| row.receptive_field).collect();
-    ReceptiveField::merge(&fields?)
-}
-
-/// Element-wise sum: every input must have the first input's shape, channels included.
-fn add(node: &Node, inputs: &[&Row]) -> Result<Counts> {
-    let first = inputs[0];
-    for input in &inputs[1..] {
-        if input.shape == first.shape {
-            continue;
-        }
-        let what = match (first.shape, input.shape) {
-            (Shape::Map { channels: a, .. }, Shape::Map { channels: b, .. }) if a != b => {
-                "channels"
-            }
-            (Shape::Map { .. }, Shape::Map { .. }) => "height and width",
-            _ => "shapes",
-        };
-        return Err(mismatch(
-            node,
-            what,
-            first,
-            first.shape.to_string(),
-            input,
-            input.shape.to_string(),
-        ));
-    }
-    Ok(Counts::free(first.shape, merged_field(inputs)))
-}
-
-/// Single-layer GRU over every step: weights `3H (D + H)`, biases `6H` (input and recurrent
-/// biases, as PyTorch keeps both), MACs `T * 3H (D + H)` for the two matrix-vector products
-/// per step; gate non-linearities and element-wise products are not counted.
-fn gru(node: &Node, input: &Row) -> Result<Counts> {
-    let Op::Gru { hidden_size, input_size, steps, bias } = node.op else {
-        unreachable!("gru() is only called for GRU nodes")
-    };
+/// Counts a single-layer GRU over every step. Weights are `3H (D + H)` and biases `6H`,
+/// because PyTorch keeps both an input and a recurrent bias. MACs are `T * 3H (D + H)` for
+/// the two matrix-vector products per step. Gate non-linearities and element-wise products
+/// are not counted.
+fn gru(node: &Node, input: &Row, sizes: GruSizes) -> Result<Counts> {
+    let GruSizes { hidden_size, input_size, steps, bias } = sizes;
     let (found_steps, found_features) = match input.shape {
         Shape::Sequence { steps, features } => (steps, features),
         // A flat vector is read as steps x input_size when both are given and multiply to it.
@@ -593,39 +408,5 @@ fn describe(op: &Op) -> String {
         Op::Gru { hidden_size, .. } => format!("gru {hidden_size}"),
         Op::Linear { bias: false, .. } => "linear nobias".to_string(),
         _ => op.name().to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn site_node() -> Node {
-        Node { name: "n".into(), op: Op::Flatten, inputs: vec![], line: Some(1) }
-    }
-
-    #[test]
-    fn ceil_mode_drops_window_starting_in_right_padding() {
-        // n = 5, k = 2, s = 2, p = 1: ceil((5 + 2 - 1 - 1) / 2) + 1 = ceil(5 / 2) + 1 = 4,
-        // but window 3 starts at 3 * 2 = 6 >= n + p = 6, so PyTorch keeps 3.
-        let window = Window::new("height", 5, 2, 2).padded(1, 2).rounding_up(true);
-        assert_eq!(window_output(&site_node(), &window).unwrap(), 3);
-    }
-
-    #[test]
-    fn ceil_mode_rounds_up() {
-        // n = 6, k = 3, s = 2, p = 0: floor(3 / 2) + 1 = 2, ceil(3 / 2) + 1 = 3.
-        let mut window = Window::new("height", 6, 3, 2);
-        assert_eq!(window_output(&site_node(), &window).unwrap(), 2);
-        window.ceil_mode = true;
-        assert_eq!(window_output(&site_node(), &window).unwrap(), 3);
-    }
-
-    #[test]
-    fn window_larger_than_input_is_an_error() {
-        let window = Window::new("width", 3, 5, 1);
-        let error = window_output(&site_node(), &window).unwrap_err();
-        assert!(matches!(error.kind(), ErrorKind::NonPositiveSize { .. }), "{error}");
-        assert!(error.to_string().contains("line 1, node `n`"), "{error}");
     }
 }

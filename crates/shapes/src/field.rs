@@ -16,7 +16,7 @@ use std::fmt;
 /// Receptive field along one axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AxisField {
-    /// Number of input pixels (padding included) one output position sees.
+    /// Number of input pixels (padding included) that one output position depends on.
     pub size: u64,
     /// Distance in input pixels between the fields of neighbouring outputs: the product of
     /// all strides so far.
@@ -27,12 +27,12 @@ pub struct AxisField {
 }
 
 impl AxisField {
-    /// The field of an input pixel: itself.
+    /// Returns the field of an input pixel, which is the pixel itself.
     pub fn input() -> Self {
         Self { size: 1, jump: 1, start: 0.0 }
     }
 
-    /// The field after a window of `kernel` taps spaced `dilation` apart, moved by `stride`,
+    /// Returns the field after a window of `kernel` taps spaced `dilation` apart, moved by `stride`,
     /// with `pad_left` zeros before the first pixel. `None` when a count overflows `u64`.
     pub fn through(
         self,
@@ -60,12 +60,12 @@ pub struct ReceptiveField {
 }
 
 impl ReceptiveField {
-    /// The field of an input feature map.
+    /// Returns the field of an input feature map.
     pub fn input() -> Self {
         Self { height: AxisField::input(), width: AxisField::input() }
     }
 
-    /// The field of a merge (`concat`, `add`): per axis, the largest field of the inputs, and
+    /// Returns the field of a merge (`concat`, `add`): per axis, the largest field of the inputs, and
     /// that input's jump and start. Returns `None` for no inputs.
     pub fn merge(fields: &[ReceptiveField]) -> Option<Self> {
         let widest = |axis: fn(&ReceptiveField) -> AxisField| {
@@ -87,8 +87,9 @@ pub(crate) fn format_axes<T: PartialEq + fmt::Display>(height: T, width: T) -> S
     }
 }
 
-/// Writes a start coordinate without a trailing `.0`.
+/// Writes a start coordinate without a trailing `.0` and without the sign of `-0.0`.
 pub(crate) fn format_start(start: f64) -> String {
+    let start = if start == 0.0 { 0.0 } else { start };
     if start.fract() == 0.0 {
         format!("{start:.0}")
     } else {

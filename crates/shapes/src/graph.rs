@@ -19,17 +19,17 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// A feature map of `channels x height x width`.
+    /// Creates a feature map of `channels x height x width`.
     pub fn map(channels: usize, height: usize, width: usize) -> Self {
         Self::Map { channels, height, width }
     }
 
-    /// A feature vector of `features` entries.
+    /// Creates a feature vector of `features` entries.
     pub fn vector(features: usize) -> Self {
         Self::Vector { features }
     }
 
-    /// A sequence of `steps` vectors of `features` entries.
+    /// Creates a sequence of `steps` vectors of `features` entries.
     pub fn sequence(steps: usize, features: usize) -> Self {
         Self::Sequence { steps, features }
     }
@@ -66,12 +66,12 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// The same value along both axes.
+    /// Creates a pair with the same value along both axes.
     pub fn square(value: usize) -> Self {
         Self { height: value, width: value }
     }
 
-    /// Separate values along height and width.
+    /// Creates a pair with separate values along height and width.
     pub fn new(height: usize, width: usize) -> Self {
         Self { height, width }
     }
@@ -171,12 +171,19 @@ impl PoolSpec {
 /// Element-wise functions without parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activation {
+    /// `max(0, x)`.
     Relu,
+    /// `x` for positive inputs, a small slope times `x` otherwise.
     LeakyRelu,
+    /// Exponential linear unit.
     Elu,
+    /// Gaussian error linear unit.
     Gelu,
+    /// Logistic function `1 / (1 + e^-x)`.
     Sigmoid,
+    /// Hyperbolic tangent.
     Tanh,
+    /// Softmax over the features (or channels) of each position.
     Softmax,
 }
 

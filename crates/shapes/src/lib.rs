@@ -18,13 +18,13 @@
 //!
 //! - [`parse`] / [`parse_file`] read the format described in `docs/shapes-format.md`.
 //! - [`GraphBuilder`] builds the same [`Graph`] from code.
-//! - [`analyze`] returns a [`Summary`]: per-node [`Row`]s, totals, [`Summary::path_total`]
+//! - [`analyze`] (or [`analyze_file`]) returns a [`Summary`]: per-node [`Row`]s, totals, [`Summary::path_total`]
 //!   and [`Summary::render_table`].
 //!
-//! Counting conventions (`docs/shapes-ops.md`): a MAC is one multiply-accumulate of a
-//! convolution, linear layer or GRU matrix product; bias additions, pooling, activations,
-//! batch normalisation and residual sums count none, as the published torchvision figures
-//! count them. Batch-norm running statistics are buffers, not parameters.
+//! Counting conventions are in `docs/shapes-ops.md`. A MAC is one multiply-accumulate of a
+//! convolution, linear layer or GRU matrix product. Bias additions, pooling, activations,
+//! batch normalisation and residual sums count none, because torchvision's published
+//! figures count them so. Batch-norm running statistics are buffers, not parameters.
 
 mod analyze;
 mod builder;
@@ -34,7 +34,7 @@ mod graph;
 mod parse;
 mod summary;
 
-pub use analyze::analyze;
+pub use analyze::{analyze, analyze_file};
 pub use builder::GraphBuilder;
 pub use error::{ErrorKind, Result, ShapeError, Site};
 pub use field::{AxisField, ReceptiveField};

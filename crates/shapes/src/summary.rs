@@ -7,7 +7,7 @@ use crate::error::{ErrorKind, Result, ShapeError};
 use crate::field::{format_axes, format_start, ReceptiveField};
 use crate::graph::Shape;
 
-/// What analysis found for one node.
+/// Analysis result for one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Node name.
@@ -79,7 +79,7 @@ impl Summary {
         })
     }
 
-    /// The row of the node called `name`.
+    /// Returns the row of the node called `name`.
     pub fn row(&self, name: &str) -> Option<&Row> {
         self.rows.iter().find(|row| row.name == name)
     }

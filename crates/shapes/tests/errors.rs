@@ -115,13 +115,16 @@ fn size_goes_below_zero() {
 }
 
 #[test]
-fn concat_channel_counts_may_differ_but_sizes_may_not() {
+fn concat_adds_channel_counts() {
     let ok = parse(&format!(
         "{INPUT}A = conv2d(x, out=4, k=3)\nB = conv2d(x, out=6, k=3)\nC = concat(A, B)"
     ));
     let summary = analyze(&ok.unwrap()).unwrap();
     assert_eq!(summary.row("C").unwrap().shape, Shape::map(10, 8, 8));
+}
 
+#[test]
+fn concat_spatial_mismatch() {
     let error = error_of(&format!(
         "{INPUT}A = conv2d(x, out=4, k=3)\nB = conv2d(x, out=4, k=5)\nC = concat(A, B)"
     ));
@@ -212,4 +215,17 @@ fn path_total_of_unknown_node() {
     let summary = analyze(&parse(INPUT).unwrap()).unwrap();
     let error = summary.path_total(&["nope"]).unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::UnknownNode { name: "nope".into() });
+}
+
+#[test]
+fn file_errors_name_the_file() {
+    let path = std::env::temp_dir().join(format!("handgrad-shapes-{}.txt", std::process::id()));
+    std::fs::write(&path, format!("{INPUT}A = conv2d(out=4, k=11)\n")).unwrap();
+    let error = handgrad_shapes::analyze_file(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(error.kind(), ErrorKind::InFile { .. }), "{error:?}");
+    assert_mentions(&error, &[path.to_str().unwrap(), "line 2", "node `A`"]);
+
+    let missing = handgrad_shapes::analyze_file(&path).unwrap_err();
+    assert!(matches!(missing.kind(), ErrorKind::Io { .. }), "{missing:?}");
 }

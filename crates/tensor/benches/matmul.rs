@@ -23,6 +23,11 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case { name: "tiny 4", m: 4, k: 4, n: 4, transpose_a: false, transpose_b: false },
+    Case { name: "tiny 8", m: 8, k: 8, n: 8, transpose_a: false, transpose_b: false },
+    Case { name: "small 16", m: 16, k: 16, n: 16, transpose_a: false, transpose_b: false },
+    Case { name: "one sample", m: 1, k: 200, n: 200, transpose_a: false, transpose_b: false },
+    Case { name: "gru step", m: 64, k: 200, n: 600, transpose_a: false, transpose_b: false },
     Case { name: "mnist hidden", m: 200, k: 784, n: 250, transpose_a: false, transpose_b: false },
     Case {
         name: "mnist dW1 = Xt.dH",
@@ -152,16 +157,24 @@ fn gemm_product<F: Scalar>(
     c
 }
 
-/// Times `run` and returns the median and best durations over the repeats.
+/// Times `run` and returns the median and best time per call over the repeats.
+///
+/// Fast cases run many calls per repeat, so each repeat lasts at least a millisecond and the
+/// clock's resolution does not matter.
 fn time_repeats(repeats: usize, mut run: impl FnMut()) -> (Duration, Duration) {
-    for _ in 0..2 {
-        run();
-    }
+    let start = Instant::now();
+    run();
+    run();
+    let calls = (Duration::from_millis(2).as_secs_f64() / start.elapsed().as_secs_f64()).ceil();
+    let calls = (calls as u32).max(1);
+
     let mut times: Vec<Duration> = (0..repeats)
         .map(|_| {
             let start = Instant::now();
-            run();
-            start.elapsed()
+            for _ in 0..calls {
+                run();
+            }
+            start.elapsed() / calls
         })
         .collect();
     times.sort();
@@ -180,6 +193,8 @@ fn bench_type<F: Scalar>(type_name: &str, repeats: usize) {
         ("gemm rayon", |a, b| gemm_product(a, b, Parallelism::Rayon(0))),
         ("handgrad matmul", |a, b| matmul(a, b)),
     ];
+    // Measure `matmul` as callers get it by default, with serial gemm.
+    handgrad_tensor::linalg::set_threading(false);
     for case in CASES {
         let operands = Operands::<F>::new(case);
         let (a, b) = (operands.a(), operands.b());

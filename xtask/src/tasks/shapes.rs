@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use handgrad_shapes::{analyze, parse_file, Row, Shape, Summary};
+use handgrad_shapes::{analyze_file, Row, Shape, Summary};
 
 use crate::context::{Check, Context, TaskOutput};
 
@@ -16,9 +16,7 @@ fn architectures_dir() -> PathBuf {
 }
 
 fn load(file: &str) -> anyhow::Result<Summary> {
-    let path = architectures_dir().join(file);
-    let graph = parse_file(&path)?;
-    analyze(&graph).with_context(|| format!("analysing {}", path.display()))
+    Ok(analyze_file(&architectures_dir().join(file))?)
 }
 
 fn row<'a>(summary: &'a Summary, name: &str) -> anyhow::Result<&'a Row> {
@@ -26,11 +24,11 @@ fn row<'a>(summary: &'a Summary, name: &str) -> anyhow::Result<&'a Row> {
 }
 
 /// A check of a count that must match exactly.
-fn exact(name: &str, value: u64, reference: u64, how: &str) -> Check {
+fn exact(name: &str, value: u64, reference: u64, derivation: &str) -> Check {
     Check {
         name: name.to_string(),
         value: group_digits(value),
-        reference: format!("{} ({how})", group_digits(reference)),
+        reference: format!("{} ({derivation})", group_digits(reference)),
         pass: value == reference,
     }
 }
@@ -49,8 +47,7 @@ fn group_digits(value: u64) -> String {
 
 /// Prints the summary table of a description file, for `cargo xtask shapes FILE`.
 pub fn shapes_command(path: &Path) -> anyhow::Result<String> {
-    let summary = analyze(&parse_file(path)?)?;
-    Ok(summary.render_table())
+    Ok(analyze_file(path)?.render_table())
 }
 
 /// One layer of the assignment's figure, as the figure states it.
@@ -67,11 +64,51 @@ struct FigureLayer {
 /// The figure: 100 x 100 x 3 input; branch 1 conv 5@3x3 -> A, conv 10@3x3 -> B,
 /// max pool 5x5 stride 2 -> C; branch 2 conv 10@5x5 -> D, conv 5@1x1 -> E.
 const FIGURE: &[FigureLayer] = &[
-    FigureLayer { node: "A", op: "conv 3x3", input_size: 100, kernel: 3, stride: 1, padding: 0, channels: 5 },
-    FigureLayer { node: "B", op: "conv 3x3", input_size: 98, kernel: 3, stride: 1, padding: 0, channels: 10 },
-    FigureLayer { node: "C", op: "max pool 5x5", input_size: 96, kernel: 5, stride: 2, padding: 0, channels: 10 },
-    FigureLayer { node: "D", op: "conv 5x5", input_size: 100, kernel: 5, stride: 1, padding: 0, channels: 10 },
-    FigureLayer { node: "E", op: "conv 1x1", input_size: 96, kernel: 1, stride: 1, padding: 0, channels: 5 },
+    FigureLayer {
+        node: "A",
+        op: "conv 3x3",
+        input_size: 100,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+        channels: 5,
+    },
+    FigureLayer {
+        node: "B",
+        op: "conv 3x3",
+        input_size: 98,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+        channels: 10,
+    },
+    FigureLayer {
+        node: "C",
+        op: "max pool 5x5",
+        input_size: 96,
+        kernel: 5,
+        stride: 2,
+        padding: 0,
+        channels: 10,
+    },
+    FigureLayer {
+        node: "D",
+        op: "conv 5x5",
+        input_size: 100,
+        kernel: 5,
+        stride: 1,
+        padding: 0,
+        channels: 10,
+    },
+    FigureLayer {
+        node: "E",
+        op: "conv 1x1",
+        input_size: 96,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        channels: 5,
+    },
 ];
 
 /// T2: every feature-map size of the two-branch network, computed by the calculator and
@@ -92,11 +129,27 @@ pub fn run_t2(_ctx: &Context) -> anyhow::Result<TaskOutput> {
         let Shape::Map { channels, height, width } = row.shape else {
             anyhow::bail!("node {} is not a feature map: {}", layer.node, row.shape);
         };
-        output.checks.push(exact(&format!("{} height", layer.node), height as u64, side as u64, &formula));
-        output.checks.push(exact(&format!("{} width", layer.node), width as u64, side as u64, &formula));
-        output.checks.push(exact(&format!("{} channels", layer.node), channels as u64, layer.channels as u64, "filters"));
+        output.checks.push(exact(
+            &format!("{} height", layer.node),
+            height as u64,
+            side as u64,
+            &formula,
+        ));
+        output.checks.push(exact(
+            &format!("{} width", layer.node),
+            width as u64,
+            side as u64,
+            &formula,
+        ));
+        output.checks.push(exact(
+            &format!("{} channels", layer.node),
+            channels as u64,
+            layer.channels as u64,
+            "from the figure",
+        ));
 
-        let field = row.receptive_field.map_or("-".to_string(), |f| format!("{0}x{0}", f.height.size));
+        let field =
+            row.receptive_field.map_or("-".to_string(), |f| format!("{0}x{0}", f.height.size));
         let _ = writeln!(
             table,
             "| {} | {} | {} | {} | {} | {} | {} |",
@@ -137,7 +190,12 @@ pub fn run_ot1(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     checks.push(exact("MACs D", path_d.macs, macs_d, "10*96*96*75"));
     checks.push(exact("params A+B without biases", path_ab.weights, weights_ab, "5*3*9 + 10*5*9"));
     checks.push(exact("params D without biases", path_d.weights, weights_d, "10*3*25"));
-    checks.push(exact("params A+B with biases", path_ab.params, weights_ab + 5 + 10, "585 + 5 + 10"));
+    checks.push(exact(
+        "params A+B with biases",
+        path_ab.params,
+        weights_ab + 5 + 10,
+        "585 + 5 + 10",
+    ));
     checks.push(exact("params D with biases", path_d.params, weights_d + 10, "750 + 10"));
 
     let ratio = |a: u64, b: u64| a as f64 / b as f64;
@@ -145,8 +203,18 @@ pub fn run_ot1(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     let weights_ratio = ratio(path_ab.weights, path_d.weights);
     let params_ratio = ratio(path_ab.params, path_d.params);
     checks.push(Check::close("MACs ratio (A+B)/D", macs_ratio, ratio(macs_ab, macs_d), 1e-12));
-    checks.push(Check::close("weights ratio (A+B)/D", weights_ratio, ratio(weights_ab, weights_d), 1e-12));
-    checks.push(Check::close("params ratio (A+B)/D", params_ratio, ratio(weights_ab + 15, weights_d + 10), 1e-12));
+    checks.push(Check::close(
+        "weights ratio (A+B)/D",
+        weights_ratio,
+        ratio(weights_ab, weights_d),
+        1e-12,
+    ));
+    checks.push(Check::close(
+        "params ratio (A+B)/D",
+        params_ratio,
+        ratio(weights_ab + 15, weights_d + 10),
+        1e-12,
+    ));
 
     let field_b = row(&summary, "B")?.receptive_field.context("B has no receptive field")?;
     let field_d = row(&summary, "D")?.receptive_field.context("D has no receptive field")?;
@@ -154,7 +222,10 @@ pub fn run_ot1(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     checks.push(exact("receptive field of D", field_d.height.size, 5, "1 + (5 - 1)"));
     checks.push(Check {
         name: "A+B cheaper than D in MACs and params".to_string(),
-        value: format!("{} < {}, {} < {}", path_ab.macs, path_d.macs, path_ab.params, path_d.params),
+        value: format!(
+            "{} < {}, {} < {}",
+            path_ab.macs, path_d.macs, path_ab.params, path_d.params
+        ),
         reference: "both smaller".to_string(),
         pass: path_ab.macs < path_d.macs && path_ab.params < path_d.params,
     });
@@ -163,7 +234,12 @@ pub fn run_ot1(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     Ok(TaskOutput { checks, markdown, skipped: None })
 }
 
-fn ot1_markdown(summary: &Summary, macs_ratio: f64, weights_ratio: f64, params_ratio: f64) -> anyhow::Result<String> {
+fn ot1_markdown(
+    summary: &Summary,
+    macs_ratio: f64,
+    weights_ratio: f64,
+    params_ratio: f64,
+) -> anyhow::Result<String> {
     let path_ab = summary.path_total(&["A", "B"])?;
     let path_d = summary.path_total(&["D"])?;
     let mut text = String::from(
@@ -215,7 +291,7 @@ const PUBLISHED: &[Published] = &[
     Published { name: "ResNet-18", file: "resnet18.txt", params: 11_689_512, gmacs: 1.814 },
 ];
 
-/// The calculator against torchvision: parameters exact, MACs within 1%.
+/// Checks the calculator against torchvision: parameters exact, MACs within 1%.
 pub fn run_published(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     let mut output = TaskOutput::default();
     let mut table = String::from(
@@ -224,7 +300,12 @@ pub fn run_published(_ctx: &Context) -> anyhow::Result<TaskOutput> {
     );
     for model in PUBLISHED {
         let summary = load(model.file)?;
-        output.checks.push(exact(&format!("{} params", model.name), summary.params, model.params, "torchvision num_params"));
+        output.checks.push(exact(
+            &format!("{} params", model.name),
+            summary.params,
+            model.params,
+            "torchvision num_params",
+        ));
 
         let gmacs = summary.macs as f64 / 1e9;
         let relative = (gmacs - model.gmacs).abs() / model.gmacs;

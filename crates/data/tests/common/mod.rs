@@ -12,7 +12,7 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// A file in the shared folder, or `None` after printing a skip line.
+/// Returns a file in the shared folder, or `None` after printing a skip line.
 pub fn shared_or_skip(relative: &str, test: &str) -> Option<PathBuf> {
     let path = testing::shared_file(relative);
     if path.is_none() {

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! nowcast generate --out DIR [--seed 0] [--scale 1.0]
-//! nowcast train --model ff|dropout|cnn|gru|best [--data-dir DIR] [--epochs 10]
+//! nowcast train --model ff|dropout|cnn|gru|best [--data-dir DIR | --scale 1.0] [--epochs 10]
 //!               [--schedule none|plateau|keypoint] [--checkpoint PATH] [--resume PATH]
-//! nowcast evaluate --checkpoint PATH [--data-dir DIR]
+//! nowcast evaluate --checkpoint PATH [--data-dir DIR | --scale 1.0]
 //! nowcast predict --checkpoint PATH --input FEATURES.npy --out PREDICTIONS.npy
 //! ```
 //!
@@ -56,6 +56,9 @@ enum Command {
         /// Folder of the real data set (months 6-10); the synthetic set when absent.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Size of the synthetic set as a multiple of the real one (without --data-dir).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
         /// Total epochs, counting those of a resumed checkpoint.
         #[arg(long, default_value_t = 10)]
         epochs: usize,
@@ -86,6 +89,9 @@ enum Command {
         /// Folder of the real data set; the synthetic set when absent.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Size of the synthetic set as a multiple of the real one (without --data-dir).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
     },
     /// Predicts rainfall (N, 5) in mm for raw features (N, 5, 5, 5, 3) from a `.npy` file.
     Predict {
@@ -107,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train {
             model,
             data_dir,
+            scale,
             epochs,
             schedule,
             learning_rate,
@@ -121,27 +128,18 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("unknown schedule \"{schedule}\"; use none, plateau or keypoint"))?;
             let config = TrainConfig { epochs, batch_size, learning_rate, schedule, seed };
             let target = checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
-            train_model(kind, data_dir.as_deref(), &config, &target, resume.as_deref())
+            let source = DataSource::new(data_dir, scale)?;
+            train_model(kind, &source, &config, &target, resume.as_deref())
         }
-        Command::Evaluate { checkpoint, data_dir } => evaluate(&checkpoint, data_dir.as_deref()),
+        Command::Evaluate { checkpoint, data_dir, scale } => {
+            evaluate(&checkpoint, &DataSource::new(data_dir, scale)?)
+        }
         Command::Predict { checkpoint, input, out } => predict(&checkpoint, &input, &out),
     }
 }
 
 fn generate(out: &Path, seed: u64, scale: f64) -> anyhow::Result<()> {
-    if !(scale > 0.0 && scale.is_finite()) {
-        bail!("--scale must be a positive number, found {scale}");
-    }
-    let default = SyntheticConfig::default();
-    let scaled = |count: usize| ((count as f64 * scale).round() as usize).max(1);
-    let config = SyntheticConfig {
-        seed,
-        train: scaled(default.train),
-        validation: scaled(default.validation),
-        test: scaled(default.test),
-        ..default
-    };
-    let dataset = synthetic::generate(&config);
+    let dataset = synthetic::generate(&synthetic_config(seed, scale)?);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     synthetic::write_real_layout(&dataset, out)?;
     println!(
@@ -154,11 +152,41 @@ fn generate(out: &Path, seed: u64, scale: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the real data set from `data_dir`, or generates the default synthetic one.
-fn load_dataset(data_dir: Option<&Path>) -> anyhow::Result<Dataset> {
-    match data_dir {
-        Some(dir) => Dataset::load_real(dir).with_context(|| format!("cannot load the data set in {}", dir.display())),
-        None => Ok(synthetic::generate(&SyntheticConfig::default())),
+/// The synthetic set's configuration with every split's size multiplied by `scale`.
+fn synthetic_config(seed: u64, scale: f64) -> anyhow::Result<SyntheticConfig> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        bail!("--scale must be a positive number, found {scale}");
+    }
+    let real = SyntheticConfig::default();
+    let scaled = |count: usize| ((count as f64 * scale).round() as usize).max(1);
+    Ok(SyntheticConfig {
+        seed,
+        train: scaled(real.train),
+        validation: scaled(real.validation),
+        test: scaled(real.test),
+    })
+}
+
+/// Where `train` and `evaluate` take their data from.
+enum DataSource {
+    Real(PathBuf),
+    Synthetic(SyntheticConfig),
+}
+
+impl DataSource {
+    fn new(data_dir: Option<PathBuf>, scale: f64) -> anyhow::Result<DataSource> {
+        match data_dir {
+            Some(dir) => Ok(DataSource::Real(dir)),
+            None => Ok(DataSource::Synthetic(synthetic_config(0, scale)?)),
+        }
+    }
+
+    fn load(&self) -> anyhow::Result<Dataset> {
+        match self {
+            DataSource::Real(dir) => Dataset::load_real(dir)
+                .with_context(|| format!("cannot load the data set in {}", dir.display())),
+            DataSource::Synthetic(config) => Ok(synthetic::generate(config)),
+        }
     }
 }
 
@@ -170,12 +198,12 @@ fn normalized(split: &Split, normalizer: &Normalizer) -> Split {
 
 fn train_model(
     kind: ModelKind,
-    data_dir: Option<&Path>,
+    source: &DataSource,
     config: &TrainConfig,
     target: &Path,
     resume: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let dataset = load_dataset(data_dir)?;
+    let dataset = source.load()?;
     let (mut model, normalizer, state) = match resume {
         Some(path) => {
             let loaded = checkpoint::load(path)?;
@@ -266,9 +294,9 @@ fn print_history(state: &TrainState) {
     );
 }
 
-fn evaluate(checkpoint_path: &Path, data_dir: Option<&Path>) -> anyhow::Result<()> {
+fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
     let mut loaded = checkpoint::load(checkpoint_path)?;
-    let dataset = load_dataset(data_dir)?;
+    let dataset = source.load()?;
     let test = normalized(&dataset.test, &loaded.normalizer);
     let predictions = loaded.model.predict(&test.features.view())?;
     println!(

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use handgrad_shapes::{analyze, parse_file, ShapeError};
+use handgrad_shapes::{analyze_file, ShapeError};
 
 const USAGE: &str = "usage: handgrad-shapes FILE [--path NODE,NODE,...]...\n\
 \n\
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 }
 
 fn report(file: &std::path::Path, paths: &[String]) -> Result<String, ShapeError> {
-    let summary = analyze(&parse_file(file)?)?;
+    let summary = analyze_file(file)?;
     let mut text = summary.render_table();
     for path in paths {
         let names: Vec<&str> = path.split(',').map(str::trim).collect();

@@ -1,0 +1,121 @@
+//! Training throughput on MNIST against the numpy peer, `reference/two_layer_net.py bench`.
+//!
+//! Measures iterations per second of batch 200 with 250 hidden units, for one configuration on
+//! one thread and for a grid search with one configuration per rayon thread, then runs the numpy
+//! script on the same data and prints the ratios. Run with `cargo bench -p handgrad-classifier`.
+//!
+//! Settings: `HANDGRAD_BENCH_ITERS` (default 300) timed iterations per configuration,
+//! `HANDGRAD_PYTHON` (default `/opt/bench/bin/python`) the interpreter with numpy. The numpy run
+//! gets the environment without `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE`, so OpenBLAS picks
+//! its kernel for this CPU; the script prints the kernel it used.
+
+#![allow(clippy::print_stdout)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use handgrad_classifier::mnist::{MnistFeatures, NUM_CLASSES};
+use handgrad_classifier::search::{search, SearchData, SearchGrid};
+use handgrad_classifier::{TrainConfig, TwoLayerNet};
+use handgrad_data::mnist::Mnist;
+use handgrad_tensor::rng::NumpyRng;
+
+const HIDDEN: usize = 250;
+const BATCH: usize = 200;
+
+fn main() {
+    let Some(shared) = handgrad_data::testing::shared_dir() else {
+        println!("skipping: shared folder with MNIST not found");
+        return;
+    };
+    let mnist_dir = shared.join("data/mnist-t10k");
+    let mnist = Mnist::load(&mnist_dir).expect("shared MNIST loads");
+    let features = MnistFeatures::from_mnist(&mnist);
+    let iters =
+        std::env::var("HANDGRAD_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+
+    let single = single_thread(&features, iters);
+    println!("handgrad, 1 thread: {single:.1} iterations/s (batch {BATCH}, hidden {HIDDEN}, {iters} iterations)");
+
+    let threads = rayon::current_num_threads();
+    let parallel = parallel_search(&features, iters, threads);
+    println!("handgrad, search on {threads} threads: {parallel:.1} iterations/s in total");
+
+    match numpy(&mnist_dir, iters) {
+        Some(numpy) => {
+            println!("numpy: {numpy:.1} iterations/s");
+            println!("ratio, 1 thread against numpy: {:.2}", single / numpy);
+            println!(
+                "ratio, search against numpy one configuration at a time: {:.2}",
+                parallel / numpy
+            );
+        }
+        None => println!("numpy peer unavailable; no ratio"),
+    }
+}
+
+fn single_thread(features: &MnistFeatures, iters: usize) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool builds");
+    pool.install(|| {
+        let mut rng = NumpyRng::new(0);
+        let mut net = TwoLayerNet::init(784, HIDDEN, NUM_CLASSES, 1e-4, &mut rng).unwrap();
+        let config = TrainConfig {
+            learning_rate: 1e-3,
+            reg: 0.01,
+            num_iters: iters,
+            ..TrainConfig::default()
+        };
+        let (x, y) = (features.train.x.view(), &features.train.y);
+        let (x_val, y_val) = (features.validation.x.view(), &features.validation.y);
+
+        let warm = TrainConfig { num_iters: 5, ..config };
+        net.train(&x, y, &x_val, y_val, &warm, &mut rng, &mut |_| {}).unwrap();
+        let start = Instant::now();
+        net.train(&x, y, &x_val, y_val, &config, &mut rng, &mut |_| {}).unwrap();
+        iters as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn parallel_search(features: &MnistFeatures, iters: usize, threads: usize) -> f64 {
+    let grid = SearchGrid {
+        learning_rates: vec![1e-3; threads],
+        learning_rate_decays: vec![0.95],
+        regs: vec![0.01],
+        hidden_sizes: vec![HIDDEN],
+        num_iters: iters,
+        ..SearchGrid::reference()
+    };
+    let data = SearchData {
+        x_train: features.train.x.view(),
+        y_train: &features.train.y,
+        x_val: features.validation.x.view(),
+        y_val: &features.validation.y,
+        num_classes: NUM_CLASSES,
+    };
+    let start = Instant::now();
+    let result = search(&grid, &data, &|_| {}).unwrap();
+    (result.trials.len() * iters) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the numpy peer and returns its iterations per second.
+fn numpy(mnist_dir: &Path, iters: usize) -> Option<f64> {
+    let python =
+        std::env::var("HANDGRAD_PYTHON").unwrap_or_else(|_| "/opt/bench/bin/python".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/two_layer_net.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args(["bench", "--iters", &iters.to_string(), "--mnist"])
+        .arg(mnist_dir)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    let line = stdout.lines().find(|line| line.contains("iterations/s"))?;
+    line.split_whitespace()
+        .zip(line.split_whitespace().skip(1))
+        .find(|(_, unit)| *unit == "iterations/s")
+        .and_then(|(value, _)| value.parse().ok())
+}
