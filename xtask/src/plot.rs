@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context as _};
 use ndarray::Array2;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::register_font;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
@@ -260,7 +261,7 @@ where
 {
     ensure_font()?;
     let temporary = temporary_path(path);
-    let result = (|| {
+    let result = (|| -> anyhow::Result<()> {
         let root = BitMapBackend::new(&temporary, size).into_drawing_area();
         root.fill(&WHITE)?;
         draw(root.clone())?;

@@ -2,7 +2,8 @@
 //!
 //! Measures iterations per second of batch 200 with 250 hidden units, for one configuration on
 //! one thread and for a grid search with one configuration per rayon thread, then runs the numpy
-//! script on the same data and prints the ratios. Run with `cargo bench -p handgrad-classifier`.
+//! script on the same data, once with OpenBLAS's default threads and once with one, and prints
+//! the ratios. Run with `cargo bench -p handgrad-classifier`.
 //!
 //! Settings: `HANDGRAD_BENCH_ITERS` (default 300) timed iterations per configuration,
 //! `HANDGRAD_PYTHON` (default `/opt/bench/bin/python`) the interpreter with numpy. The numpy run
@@ -42,17 +43,22 @@ fn main() {
     let parallel = parallel_search(&features, iters, threads);
     println!("handgrad, search on {threads} threads: {parallel:.1} iterations/s in total");
 
-    match numpy(&mnist_dir, iters) {
-        Some(numpy) => {
-            println!("numpy: {numpy:.1} iterations/s");
-            println!("ratio, 1 thread against numpy: {:.2}", single / numpy);
-            println!(
-                "ratio, search against numpy one configuration at a time: {:.2}",
-                parallel / numpy
-            );
-        }
-        None => println!("numpy peer unavailable; no ratio"),
-    }
+    let numpy_default = numpy(&mnist_dir, iters, None);
+    let numpy_single = numpy(&mnist_dir, iters, Some(1));
+    let (Some(numpy_default), Some(numpy_single)) = (numpy_default, numpy_single) else {
+        println!("numpy peer unavailable; no ratio");
+        return;
+    };
+    println!("ratio, 1 thread against numpy on 1 BLAS thread: {:.2}", single / numpy_single);
+    println!(
+        "ratio, 1 thread against numpy on default BLAS threads: {:.2}",
+        single / numpy_default
+    );
+    // numpy runs a search one configuration at a time, each on all BLAS threads.
+    println!(
+        "ratio, search against numpy on default BLAS threads: {:.2}",
+        parallel / numpy_default
+    );
 }
 
 fn single_thread(features: &MnistFeatures, iters: usize) -> f64 {
@@ -98,12 +104,17 @@ fn parallel_search(features: &MnistFeatures, iters: usize, threads: usize) -> f6
     (result.trials.len() * iters) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Runs the numpy peer and returns its iterations per second.
-fn numpy(mnist_dir: &Path, iters: usize) -> Option<f64> {
+/// Runs the numpy peer, on `threads` BLAS threads or OpenBLAS's default, and returns its
+/// iterations per second.
+fn numpy(mnist_dir: &Path, iters: usize, threads: Option<usize>) -> Option<f64> {
     let python =
         std::env::var("HANDGRAD_PYTHON").unwrap_or_else(|_| "/opt/bench/bin/python".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/two_layer_net.py");
-    let output = Command::new(python)
+    let mut command = Command::new(python);
+    if let Some(threads) = threads {
+        command.env("OPENBLAS_NUM_THREADS", threads.to_string());
+    }
+    let output = command
         .arg(script)
         .args(["bench", "--iters", &iters.to_string(), "--mnist"])
         .arg(mnist_dir)

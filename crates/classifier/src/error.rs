@@ -8,9 +8,9 @@ pub enum ClassifierError {
     ShapeMismatch {
         /// Operation that rejected the input.
         op: &'static str,
-        /// Which argument, such as `"x"` or `"w2"`.
+        /// Argument name, such as `"x"` or `"w2"`.
         argument: &'static str,
-        /// What the shape should be, in words.
+        /// Expected shape, in words.
         expected: String,
         /// The shape found.
         found: Vec<usize>,
@@ -32,7 +32,7 @@ pub enum ClassifierError {
     NonFinite {
         /// Operation that rejected the input.
         op: &'static str,
-        /// Which argument, such as `"x"`.
+        /// Argument name, such as `"x"`.
         argument: &'static str,
         /// Row of the entry.
         row: usize,

@@ -36,7 +36,7 @@ impl Workspace {
     }
 }
 
-/// Returns `c = alpha a b + beta c`.
+/// Computes `c = alpha a b + beta c` with the engine that `handgrad_tensor::linalg` chooses.
 fn gemm(
     alpha: f64,
     a: &ArrayView2<'_, f64>,
@@ -44,7 +44,8 @@ fn gemm(
     beta: f64,
     c: &mut Array2<f64>,
 ) {
-    general_mat_mul(alpha, a, b, beta, c);
+    // Every caller passes operands shaped from one validated network and batch.
+    gemm_into(alpha, a, b, beta, &mut c.view_mut()).expect("operand shapes agree");
 }
 
 /// Writes `rows + bias` into every row of `out`, broadcasting the bias.

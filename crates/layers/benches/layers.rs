@@ -2,7 +2,7 @@
 //!
 //! Run with `cargo bench -p handgrad-layers --bench layers`; `torch_layers.py` beside this file
 //! times the same shapes with PyTorch for comparison. Prints one line per case with the median
-//! and minimum over the timed repetitions.
+//! and minimum over the timed repetitions; an argument such as `gru` runs only the matching cases.
 
 #![allow(clippy::print_stdout)]
 
@@ -65,8 +65,10 @@ fn main() {
         ),
         ("gru 75->200, 5 steps", Box::new(Gru::new(75, 200, 0).unwrap()), vec![BATCH, 5, 75]),
     ];
+    // Cargo passes `--bench`; any other argument keeps only the cases whose name contains it.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with("--")).unwrap_or_default();
     println!("threads: {}", rayon::current_num_threads());
-    for (name, layer, shape) in &mut cases {
+    for (name, layer, shape) in cases.iter_mut().filter(|case| case.0.contains(&filter)) {
         let (median, min) = time(layer.as_mut(), &filled(shape));
         println!("{name:34} forward+backward median {median:>10.3?}  min {min:>10.3?}");
     }

@@ -29,7 +29,9 @@ pub struct Conv2dConfig {
 
 /// 2-D cross-correlation, as PyTorch's `nn.Conv2d` (no dilation, one group):
 ///
-/// y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x̃[n, c, s·i + u, s·j + v],
+/// ```text
+/// y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x̃[n, c, s·i + u, s·j + v]
+/// ```
 ///
 /// where x̃ is x zero-padded by p on each side.
 ///

@@ -10,10 +10,10 @@ use crate::{check_grad_shape, config_error, no_cache_error, Layer, Mode, Result}
 
 const NAME: &str = "dropout";
 
-/// Inverted dropout: in [`Mode::Train`], `y = x ⊙ m / (1 − p)` with m_i = 1[u_i ≥ p] and u_i
+/// Inverted dropout: in [`Mode::Train`], `y = x ⊙ m / (1 − p)` with `m_i = 1[u_i ≥ p]` and u_i
 /// drawn from U[0, 1); in [`Mode::Eval`], `y = x`.
 ///
-/// Each element is kept with probability 1 − p, and dividing by 1 − p keeps E[y] = x, so
+/// Each element is kept with probability 1 − p, and dividing by 1 − p keeps `E[y] = x`, so
 /// evaluation needs no rescaling. The u_i come from a ChaCha8 generator seeded once in
 /// [`Dropout::new`] and advanced by every training-mode forward, so a run is reproducible from
 /// its seed. Shapes: any input, output of the same shape.

@@ -11,8 +11,9 @@ const NAME: &str = "relu";
 ///
 /// Shapes: any input, output of the same shape.
 ///
-/// Backward: dL/dx = dL/dy ⊙ 1[x > 0]. The derivative at exactly x = 0 is taken as 0, the
-/// convention PyTorch's `relu` backward also uses.
+/// Backward: `dL/dx = dL/dy ⊙ 1[x > 0]`. The derivative at exactly x = 0 is taken as 0, the
+/// convention PyTorch's `relu` backward also uses. Like PyTorch, a NaN input gives a NaN output
+/// and passes its gradient through, so NaNs are not silently turned into zeros.
 ///
 /// # Errors
 ///
@@ -36,7 +37,7 @@ const NAME: &str = "relu";
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Relu<F: Scalar> {
-    /// Output of the last training-mode forward; y > 0 exactly where x > 0.
+    /// Output of the last training-mode forward; y ≤ 0 exactly where x ≤ 0.
     cache: Option<ArrayD<F>>,
 }
 
@@ -50,7 +51,7 @@ impl<F: Scalar> Relu<F> {
 impl<F: Scalar> Layer<F> for Relu<F> {
     fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
         let zero = F::zero();
-        let output = Zip::from(input).par_map_collect(|&x| if x > zero { x } else { zero });
+        let output = Zip::from(input).par_map_collect(|&x| if x <= zero { zero } else { x });
         self.cache = (mode == Mode::Train).then(|| output.clone());
         Ok(output)
     }
@@ -63,7 +64,7 @@ impl<F: Scalar> Layer<F> for Relu<F> {
         let grad_input =
             Zip::from(grad_output)
                 .and(output)
-                .par_map_collect(|&g, &y| if y > zero { g } else { zero });
+                .par_map_collect(|&g, &y| if y <= zero { zero } else { g });
         self.cache = None;
         Ok(grad_input)
     }

@@ -74,16 +74,22 @@ impl<F: Scalar> Sequential<F> {
 
 impl<F: Scalar> Layer<F> for Sequential<F> {
     fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
-        let mut x = input.clone();
-        for layer in &mut self.layers {
+        let Some((first, rest)) = self.layers.split_first_mut() else {
+            return Ok(input.clone());
+        };
+        let mut x = first.forward(input, mode)?;
+        for layer in rest {
             x = layer.forward(&x, mode)?;
         }
         Ok(x)
     }
 
     fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>> {
-        let mut grad = grad_output.clone();
-        for layer in self.layers.iter_mut().rev() {
+        let Some((last, rest)) = self.layers.split_last_mut() else {
+            return Ok(grad_output.clone());
+        };
+        let mut grad = last.backward(grad_output)?;
+        for layer in rest.iter_mut().rev() {
             grad = layer.backward(&grad)?;
         }
         Ok(grad)

@@ -62,6 +62,17 @@ fn relu_derivative_is_zero_at_zero() {
 }
 
 #[test]
+fn relu_propagates_nan_like_pytorch() {
+    let mut relu = Relu::new();
+    let y = relu.forward(&array![f64::NAN, -1.0].into_dyn(), Mode::Train).unwrap();
+    assert!(y[0].is_nan());
+    assert_eq!(y[1], 0.0);
+    // PyTorch 2.15 passes the gradient at a NaN input, since NaN <= 0 is false.
+    let dx = relu.backward(&array![3.0, 3.0].into_dyn()).unwrap();
+    assert_eq!(dx, array![3.0, 0.0].into_dyn());
+}
+
+#[test]
 fn conv2d_hand_values() {
     let config =
         Conv2dConfig { in_channels: 1, out_channels: 1, kernel_size: 2, stride: 1, padding: 0 };

@@ -50,12 +50,14 @@ fn bench(kind: ModelKind) {
         ModelKind::FeedForward | ModelKind::Dropout => (vec![BATCH, 75], vec![BATCH, 1]),
     };
     let (x, y) = (inputs(&x_shape, 1), inputs(&y_shape, 2));
-    let config = AdamConfig { learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let config =
+        AdamConfig { learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
     let mut adam = Adam::new(config).expect("adam");
     for _ in 0..WARMUP {
         step(&mut model, &mut adam, &x, &y);
     }
-    let mut phases: Vec<[f64; 4]> = (0..REPEATS).map(|_| step(&mut model, &mut adam, &x, &y)).collect();
+    let mut phases: Vec<[f64; 4]> =
+        (0..REPEATS).map(|_| step(&mut model, &mut adam, &x, &y)).collect();
     phases.sort_by(|a, b| a.iter().sum::<f64>().total_cmp(&b.iter().sum::<f64>()));
     let median = phases[REPEATS / 2];
     println!(

@@ -4,7 +4,7 @@
 //!   so this is 0 mm and its MSE equals the mean squared rain.
 //! - [`training_mean`]: every hour gets the mean training label, the constant with the lowest
 //!   MSE on the training split.
-//! - [`persistence`]: hour `t` gets the gauge value of hour `t - 1`; it scores hours 2-5 only,
+//! - [`persistence`]: hour `t` gets the gauge value of hour `t - 1`. It scores hours 2-5 only,
 //!   because hour 1 has no earlier value in the sequence.
 //!
 //! Each returns a [`Prediction`] holding predictions and the matching observations, so the
@@ -27,7 +27,7 @@ pub struct Prediction {
     pub hours: std::ops::Range<usize>,
 }
 
-/// The most frequent label value in `train`, compared bit for bit (with -0 counted as 0).
+/// Finds the most frequent label value in `train`, compared bit for bit (with -0 counted as 0).
 ///
 /// Ties go to the smaller value. With continuous labels where no value repeats, every count is
 /// 1 and the smallest label wins, so this is only meaningful when one value dominates, as
@@ -47,7 +47,7 @@ pub fn label_mode(train: &Split) -> f32 {
         .map_or(0.0, |(value, _)| value)
 }
 
-/// Mean of all training labels in mm, accumulated in `f64`; 0 for an empty split.
+/// Computes the mean of all training labels in mm, accumulated in `f64`, or 0 for an empty split.
 pub fn label_mean(train: &Split) -> f64 {
     if train.labels.is_empty() {
         return 0.0;

@@ -32,8 +32,8 @@ use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
-use crate::models::{Model, ModelConfig, ModelError};
 use crate::data::CHANNELS;
+use crate::models::{Model, ModelConfig, ModelError};
 use crate::normalize::{Method, Normalizer};
 use crate::train::{TrainConfig, TrainReport, TrainState};
 
@@ -121,7 +121,12 @@ pub struct Checkpoint {
 /// # Errors
 ///
 /// [`CheckpointError::Write`] when the file cannot be written; the target is then unchanged.
-pub fn save(path: &Path, model: &Model, normalizer: &Normalizer, state: Option<&TrainState>) -> Result<()> {
+pub fn save(
+    path: &Path,
+    model: &Model,
+    normalizer: &Normalizer,
+    state: Option<&TrainState>,
+) -> Result<()> {
     let bytes = to_bytes(path, model, normalizer, state)?;
     handgrad_data::atomic::write_atomic(path, &bytes)
         .map_err(|source| CheckpointError::Write { path: path.to_path_buf(), source })
@@ -132,7 +137,12 @@ pub fn save(path: &Path, model: &Model, normalizer: &Normalizer, state: Option<&
 /// # Errors
 ///
 /// [`CheckpointError::Metadata`] when a part cannot be encoded.
-pub fn to_bytes(path: &Path, model: &Model, normalizer: &Normalizer, state: Option<&TrainState>) -> Result<Vec<u8>> {
+pub fn to_bytes(
+    path: &Path,
+    model: &Model,
+    normalizer: &Normalizer,
+    state: Option<&TrainState>,
+) -> Result<Vec<u8>> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let names: Vec<String> = model.named_params().into_iter().map(|(name, _)| name).collect();
     for (name, param) in model.named_params() {
@@ -142,7 +152,10 @@ pub fn to_bytes(path: &Path, model: &Model, normalizer: &Normalizer, state: Opti
     let mut metadata = HashMap::new();
     metadata.insert("format".to_string(), FORMAT.to_string());
     metadata.insert("model".to_string(), to_json(path, "model", model.config())?);
-    metadata.insert("normalizer".to_string(), to_json(path, "normalizer", &NormalizerJson::from(normalizer))?);
+    metadata.insert(
+        "normalizer".to_string(),
+        to_json(path, "normalizer", &NormalizerJson::from(normalizer))?,
+    );
     let mut epoch = 0;
     if let Some(state) = state {
         epoch = state.report.history.len();
@@ -164,14 +177,17 @@ pub fn to_bytes(path: &Path, model: &Model, normalizer: &Normalizer, state: Opti
     let views = tensors
         .iter()
         .map(|(name, shape, bytes)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("byte length matches shape");
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .expect("byte length matches shape");
             (name.clone(), view)
         })
         .collect::<Vec<_>>();
-    safetensors::tensor::serialize(views, Some(metadata)).map_err(|error| CheckpointError::Metadata {
-        path: path.to_path_buf(),
-        key: "format",
-        reason: error.to_string(),
+    safetensors::tensor::serialize(views, Some(metadata)).map_err(|error| {
+        CheckpointError::Metadata {
+            path: path.to_path_buf(),
+            key: "format",
+            reason: error.to_string(),
+        }
     })
 }
 
@@ -184,7 +200,8 @@ pub fn to_bytes(path: &Path, model: &Model, normalizer: &Normalizer, state: Opti
 /// entry, and [`CheckpointError::Tensor`] for a missing tensor or one whose shape differs from
 /// the model the metadata describes.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path)
+        .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
     from_bytes(path, &bytes)
 }
 
@@ -197,19 +214,22 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
     let file = Parsed::new(path, bytes)?;
     let format = file.metadata("format")?;
     if format != FORMAT {
-        return Err(file.metadata_error("format", format!("expected \"{FORMAT}\", found \"{format}\"")));
+        return Err(
+            file.metadata_error("format", format!("expected \"{FORMAT}\", found \"{format}\""))
+        );
     }
     let config: ModelConfig = file.json("model")?;
     let normalizer = file.json::<NormalizerJson>("normalizer")?.into_normalizer(&file)?;
-    let mut model =
-        Model::new(config).map_err(|source| CheckpointError::Model { path: path.to_path_buf(), source })?;
+    let mut model = Model::new(config)
+        .map_err(|source| CheckpointError::Model { path: path.to_path_buf(), source })?;
     let names: Vec<String> = model.named_params().into_iter().map(|(name, _)| name).collect();
     let best = file.tensors(&model, &names, "")?;
     model
         .set_weights(&best)
         .map_err(|source| CheckpointError::Model { path: path.to_path_buf(), source })?;
 
-    let state = if file.has_metadata("train") { Some(file.train_state(&model, &names)?) } else { None };
+    let state =
+        if file.has_metadata("train") { Some(file.train_state(&model, &names)?) } else { None };
     Ok(Checkpoint { model, normalizer, state })
 }
 
@@ -222,8 +242,10 @@ struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     fn new(path: &'a Path, bytes: &'a [u8]) -> Result<Parsed<'a>> {
-        let format_error =
-            |error: safetensors::SafeTensorError| CheckpointError::Format { path: path.to_path_buf(), reason: error.to_string() };
+        let format_error = |error: safetensors::SafeTensorError| CheckpointError::Format {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        };
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
         let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
         let tensors = SafeTensors::deserialize(bytes).map_err(format_error)?;
@@ -235,15 +257,18 @@ impl<'a> Parsed<'a> {
     }
 
     fn metadata(&self, key: &'static str) -> Result<&str> {
-        self.metadata
-            .get(key)
-            .map(String::as_str)
-            .ok_or_else(|| self.metadata_error(key, "missing; the file was not written by handgrad-nowcast".to_string()))
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| {
+            self.metadata_error(
+                key,
+                "missing; the file was not written by handgrad-nowcast".to_string(),
+            )
+        })
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, key: &'static str) -> Result<T> {
         let text = self.metadata(key)?;
-        serde_json::from_str(text).map_err(|error| self.metadata_error(key, format!("invalid JSON: {error}")))
+        serde_json::from_str(text)
+            .map_err(|error| self.metadata_error(key, format!("invalid JSON: {error}")))
     }
 
     fn metadata_error(&self, key: &'static str, reason: String) -> CheckpointError {
@@ -253,7 +278,11 @@ impl<'a> Parsed<'a> {
     /// Reads one tensor per parameter of `model`, named `prefix` + name, with the model's shapes.
     fn tensors(&self, model: &Model, names: &[String], prefix: &str) -> Result<Vec<ArrayD<f32>>> {
         let params = model.params();
-        names.iter().zip(params).map(|(name, param)| self.tensor(&format!("{prefix}{name}"), param.value.shape())).collect()
+        names
+            .iter()
+            .zip(params)
+            .map(|(name, param)| self.tensor(&format!("{prefix}{name}"), param.value.shape()))
+            .collect()
     }
 
     fn tensor(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>> {
@@ -263,10 +292,9 @@ impl<'a> Parsed<'a> {
             expected,
             found,
         };
-        let view = self
-            .tensors
-            .tensor(name)
-            .map_err(|_| tensor_error(format!("an F32 tensor of shape {shape:?}"), "no such tensor".to_string()))?;
+        let view = self.tensors.tensor(name).map_err(|_| {
+            tensor_error(format!("an F32 tensor of shape {shape:?}"), "no such tensor".to_string())
+        })?;
         if view.dtype() != Dtype::F32 || view.shape() != shape {
             return Err(tensor_error(
                 format!("F32 of shape {shape:?}"),
@@ -285,9 +313,12 @@ impl<'a> Parsed<'a> {
         let config: TrainConfig = self.json("train")?;
         let report: TrainReport = self.json("report")?;
         let step_text = self.metadata("optimizer_step")?;
-        let step: u64 = step_text
-            .parse()
-            .map_err(|_| self.metadata_error("optimizer_step", format!("expected an integer, found \"{step_text}\"")))?;
+        let step: u64 = step_text.parse().map_err(|_| {
+            self.metadata_error(
+                "optimizer_step",
+                format!("expected an integer, found \"{step_text}\""),
+            )
+        })?;
         let last_weights = self.tensors(model, names, "last.")?;
         let exp_avg = self.tensors(model, names, "optimizer.exp_avg.")?;
         let exp_avg_sq = self.tensors(model, names, "optimizer.exp_avg_sq.")?;
@@ -316,7 +347,8 @@ impl From<&Normalizer> for NormalizerJson {
 
 impl NormalizerJson {
     fn into_normalizer(self, file: &Parsed<'_>) -> Result<Normalizer> {
-        let invalid = |error: crate::data::DataError| file.metadata_error("normalizer", error.to_string());
+        let invalid =
+            |error: crate::data::DataError| file.metadata_error("normalizer", error.to_string());
         let method = Method::from_name(&self.method).map_err(invalid)?;
         Normalizer::from_parts(method, self.offset, self.scale).map_err(invalid)
     }

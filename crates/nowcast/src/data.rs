@@ -1,8 +1,8 @@
 //! The rainfall data set: satellite patches around rain gauges and hourly gauge totals.
 //!
 //! One sequence is 5 consecutive hours at one gauge. Its features are a 5x5 patch of
-//! Himawari-9 pixels centred on the gauge with 3 channels (water vapour, then two infrared
-//! window bands, brightness temperatures in kelvin); its labels are the rain in mm that the
+//! Himawari-9 pixels centred on the gauge with 3 channels: water vapour, then two infrared
+//! window bands, as brightness temperatures in kelvin. Its labels are the rain in mm that the
 //! gauge measured in each of the 5 hours.
 //!
 //! On disk each month `M` is a pair of files `features-mM` (shape `(N, 5, 5, 5, 3)`) and
@@ -28,7 +28,8 @@ pub const CHANNELS: usize = 3;
 /// Numbers describing one hour of one sequence: `GRID * GRID * CHANNELS`.
 pub const FEATURES_PER_HOUR: usize = GRID * GRID * CHANNELS;
 /// Channel names in storage order.
-pub const CHANNEL_NAMES: [&str; CHANNELS] = ["water vapour", "infrared window 1", "infrared window 2"];
+pub const CHANNEL_NAMES: [&str; CHANNELS] =
+    ["water vapour", "infrared window 1", "infrared window 2"];
 
 /// Months of the training split.
 pub const TRAIN_MONTHS: [u32; 3] = [6, 7, 8];
@@ -66,8 +67,8 @@ pub enum DataError {
         /// The shape found.
         found: Vec<usize>,
     },
-    /// A features file and its labels file hold different numbers of sequences.
-    #[error("{features} holds {feature_count} sequences but {labels} holds {label_count}")]
+    /// A features file and its labels file contain different numbers of sequences.
+    #[error("{features} contains {feature_count} sequences but {labels} contains {label_count}; both files of a month must have the same N")]
     CountMismatch {
         /// The features file.
         features: PathBuf,
@@ -152,7 +153,7 @@ impl Split {
         Ok(Split { features, labels })
     }
 
-    /// An empty split.
+    /// Creates a split with no sequence.
     pub fn empty() -> Split {
         Split {
             features: Array5::zeros((0, HOURS, GRID, GRID, CHANNELS)),
@@ -165,41 +166,49 @@ impl Split {
         self.labels.nrows()
     }
 
-    /// Whether the split holds no sequence.
+    /// Returns whether the split contains no sequence.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Each hour as one row of 75 numbers, and its label.
+    /// Reshapes each hour into one row of 75 numbers, paired with its label.
     ///
     /// Row `5 i + t` is hour `t` of sequence `i`, flattened in `(y, x, channel)` C order, so
     /// feature `(y * 5 + x) * 3 + c`. Shapes `(N * 5, 75)` and `(N * 5,)`.
     pub fn hourly_rows(&self) -> (Array2<f32>, Array1<f32>) {
-        let rows = self.features_standard().into_shape_with_order((self.len() * HOURS, FEATURES_PER_HOUR));
+        let rows =
+            self.features_standard().into_shape_with_order((self.len() * HOURS, FEATURES_PER_HOUR));
         let rows = rows.expect("a standard-layout (N, 5, 5, 5, 3) array reshapes to (N * 5, 75)");
         (rows, self.flat_labels())
     }
 
-    /// Each hour as one 3x5x5 image in NCHW order, and its label.
+    /// Reshapes each hour into one 3x5x5 image in NCHW order, paired with its label.
     ///
     /// Image `5 i + t` is hour `t` of sequence `i`. Shapes `(N * 5, 3, 5, 5)` and `(N * 5,)`.
     pub fn hourly_images(&self) -> (Array4<f32>, Array1<f32>) {
-        let hours = self.features_standard().into_shape_with_order((self.len() * HOURS, GRID, GRID, CHANNELS));
-        let hours = hours.expect("a standard-layout (N, 5, 5, 5, 3) array reshapes to (N * 5, 5, 5, 3)");
+        let hours = self.features_standard().into_shape_with_order((
+            self.len() * HOURS,
+            GRID,
+            GRID,
+            CHANNELS,
+        ));
+        let hours =
+            hours.expect("a standard-layout (N, 5, 5, 5, 3) array reshapes to (N * 5, 5, 5, 3)");
         let images = hours.permuted_axes([0, 3, 1, 2]).as_standard_layout().into_owned();
         (images, self.flat_labels())
     }
 
-    /// Each sequence as 5 steps of 75 numbers (as in [`Split::hourly_rows`]), and its labels.
+    /// Reshapes each sequence into 5 steps of 75 numbers (as in [`Split::hourly_rows`]).
     ///
     /// Shapes `(N, 5, 75)` and `(N, 5)`.
     pub fn sequences(&self) -> (Array3<f32>, Array2<f32>) {
-        let steps = self.features_standard().into_shape_with_order((self.len(), HOURS, FEATURES_PER_HOUR));
+        let steps =
+            self.features_standard().into_shape_with_order((self.len(), HOURS, FEATURES_PER_HOUR));
         let steps = steps.expect("a standard-layout (N, 5, 5, 5, 3) array reshapes to (N, 5, 75)");
         (steps, self.labels.clone())
     }
 
-    /// The sequences at `indices`, in that order (repeats allowed).
+    /// Copies the sequences at `indices`, in that order (repeats allowed).
     ///
     /// # Errors
     /// [`DataError::IndexOutOfRange`] for an index `>= N`.
@@ -211,7 +220,7 @@ impl Split {
         })
     }
 
-    /// The sequences in `range`, as a new split.
+    /// Copies the sequences in `range` into a new split.
     ///
     /// # Errors
     /// [`DataError::IndexOutOfRange`] when the range ends past `N`.
@@ -253,7 +262,8 @@ impl Split {
     /// # Errors
     /// As [`Dataset::load_real`].
     pub fn load_months(dir: &Path, months: &[u32]) -> Result<Split> {
-        let parts = months.iter().map(|&month| load_month(dir, month)).collect::<Result<Vec<_>>>()?;
+        let parts =
+            months.iter().map(|&month| load_month(dir, month)).collect::<Result<Vec<_>>>()?;
         Split::concatenate(&parts)
     }
 
@@ -285,13 +295,13 @@ impl Dataset {
         })
     }
 
-    /// The splits with their names, in the order train, validation, test.
+    /// Lists the splits with their names, in the order train, validation, test.
     pub fn splits(&self) -> [(&'static str, &Split); 3] {
         [("train", &self.train), ("validation", &self.validation), ("test", &self.test)]
     }
 }
 
-/// The path of `stem` in `dir`: `stem.pk` when it exists, else `stem.npy`.
+/// Finds the file of `stem` in `dir`: `stem.pk` when it exists, else `stem.npy`.
 ///
 /// # Errors
 /// [`DataError::MissingFile`] when neither exists.
@@ -491,8 +501,8 @@ pub(crate) struct ChannelMoments {
     pub(crate) max: [f64; CHANNELS],
 }
 
-/// Two passes per channel (mean, then squared deviations) so that kelvin-scale values keep
-/// their variance exactly enough; an empty split gives zeros.
+/// Uses two passes per channel (mean, then squared deviations), because a one-pass
+/// `E[x²] - mean²` loses digits on kelvin-scale values. An empty split gives zeros.
 pub(crate) fn channel_moments(split: &Split) -> ChannelMoments {
     let mut moments = ChannelMoments {
         mean: [0.0; CHANNELS],
@@ -517,7 +527,7 @@ pub(crate) fn channel_moments(split: &Split) -> ChannelMoments {
     moments
 }
 
-/// Nearest-rank percentile `q` in `[0, 1]` of `values`; 0 for no values.
+/// Returns the nearest-rank percentile `q` in `[0, 1]` of `values`, or 0 for no values.
 fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;

@@ -92,7 +92,7 @@ pub fn mae<D: Dimension>(
 ///
 /// `r = sum((p - mean_p)(o - mean_o)) / sqrt(sum((p - mean_p)^2) sum((o - mean_o)^2))`.
 /// Returns `Ok(None)` when either side is constant (including a single element), because the
-/// correlation is then undefined; a constant prediction such as a baseline has no correlation.
+/// correlation is then undefined. A constant baseline therefore has no correlation, not 0.
 ///
 /// # Errors
 /// As [`mse`].
@@ -212,7 +212,7 @@ impl Contingency {
     }
 
     /// Heidke skill score `2 (H C - F M) / ((H + M)(M + C) + (H + F)(F + C))`; `None` when
-    /// the denominator is zero, which happens when prediction or observation is constant.
+    /// the denominator is zero, as when every hour is a hit or every hour a correct negative.
     pub fn hss(&self) -> Option<f64> {
         let (h, f, m, c) = self.counts();
         ratio(2.0 * (h * c - f * m), (h + m) * (m + c) + (h + f) * (f + c))

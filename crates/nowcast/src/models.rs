@@ -16,7 +16,9 @@
 //! Parameters are named as PyTorch's `nn.Sequential` names them (`"0.weight"`,
 //! `"2.weight_ih_l0"`), so a checkpoint maps onto the equivalent PyTorch module.
 
-use handgrad_layers::{Conv2d, Conv2dConfig, Dropout, Flatten, Gru, Layer, LayerError, Linear, Mode, Relu};
+use handgrad_layers::{
+    Conv2d, Conv2dConfig, Dropout, Flatten, Gru, Layer, LayerError, Linear, Mode, Relu,
+};
 use handgrad_shapes::{Conv2dSpec, Graph, GraphBuilder, Shape};
 use handgrad_tensor::Param;
 use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayView5, Axis, IxDyn};
@@ -83,8 +85,13 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [ModelKind; 5] =
-        [ModelKind::FeedForward, ModelKind::Dropout, ModelKind::Cnn, ModelKind::Gru, ModelKind::Best];
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::FeedForward,
+        ModelKind::Dropout,
+        ModelKind::Cnn,
+        ModelKind::Gru,
+        ModelKind::Best,
+    ];
 
     /// Short name used on the command line and in reports: `ff`, `dropout`, `cnn`, `gru`, `best`.
     pub fn name(self) -> &'static str {
@@ -309,7 +316,8 @@ impl Model {
     /// Converts labels (N, 5) into the layout of the model's output: (N * 5, 1) or (N, 5, 1).
     pub fn prepare_targets(&self, labels: &ArrayView2<'_, f32>) -> ArrayD<f32> {
         let n = labels.nrows();
-        let shape = if self.config.kind.is_sequence() { vec![n, HOURS, 1] } else { vec![n * HOURS, 1] };
+        let shape =
+            if self.config.kind.is_sequence() { vec![n, HOURS, 1] } else { vec![n * HOURS, 1] };
         let standard = labels.as_standard_layout().into_owned();
         standard.into_shape_with_order(IxDyn(&shape)).expect("sizes agree")
     }
@@ -324,7 +332,9 @@ impl Model {
     }
 
     fn run_layer(&mut self, index: usize, input: &ArrayD<f32>, mode: Mode) -> Result<ArrayD<f32>> {
-        self.layers[index].forward(input, mode).map_err(|source| ModelError::Layer { index, source })
+        self.layers[index]
+            .forward(input, mode)
+            .map_err(|source| ModelError::Layer { index, source })
     }
 
     /// Back-propagates dL/d(output) and leaves every parameter's gradient in its `grad`.
@@ -471,7 +481,9 @@ impl Model {
 }
 
 fn build_graph(graph: &GraphBuilder, kind: ModelKind) -> Result<Graph> {
-    graph.build().map_err(|error| ModelError::Architecture { model: kind.name(), reason: error.to_string() })
+    graph
+        .build()
+        .map_err(|error| ModelError::Architecture { model: kind.name(), reason: error.to_string() })
 }
 
 /// Cells of the 3x3 map that a 3x3 convolution without padding leaves of the 5x5 grid.
@@ -493,7 +505,11 @@ pub(crate) fn layer_seed(seed: u64, index: usize) -> u64 {
 struct MergeHours;
 
 impl Layer<f32> for MergeHours {
-    fn forward(&mut self, input: &ArrayD<f32>, _mode: Mode) -> handgrad_layers::Result<ArrayD<f32>> {
+    fn forward(
+        &mut self,
+        input: &ArrayD<f32>,
+        _mode: Mode,
+    ) -> handgrad_layers::Result<ArrayD<f32>> {
         if input.ndim() < 3 {
             return Err(LayerError::Shape {
                 layer: "merge_hours".to_string(),
@@ -527,8 +543,8 @@ struct SplitHours {
 
 impl Layer<f32> for SplitHours {
     fn forward(&mut self, input: &ArrayD<f32>, mode: Mode) -> handgrad_layers::Result<ArrayD<f32>> {
-        let rows = input.shape()[0];
-        if input.ndim() < 2 || rows % HOURS != 0 {
+        let rows = input.shape().first().copied().unwrap_or(0);
+        if input.ndim() < 2 || !rows.is_multiple_of(HOURS) {
             return Err(LayerError::Shape {
                 layer: "split_hours".to_string(),
                 expected: format!("(N * {HOURS}, ...)"),
@@ -543,9 +559,10 @@ impl Layer<f32> for SplitHours {
     }
 
     fn backward(&mut self, grad_output: &ArrayD<f32>) -> handgrad_layers::Result<ArrayD<f32>> {
-        let shape = self.input_shape.as_ref().ok_or_else(|| LayerError::NoForwardCache {
-            layer: "split_hours".to_string(),
-        })?;
+        let shape = self
+            .input_shape
+            .as_ref()
+            .ok_or_else(|| LayerError::NoForwardCache { layer: "split_hours".to_string() })?;
         Ok(reshape(grad_output, shape))
     }
 
@@ -559,7 +576,6 @@ fn reshape(array: &ArrayD<f32>, shape: &[usize]) -> ArrayD<f32> {
     let standard = array.as_standard_layout().into_owned();
     standard.into_shape_with_order(IxDyn(shape)).expect("callers keep the element count")
 }
-
 
 /// Gathers rows `indices` of the first axis of `array`.
 pub(crate) fn gather_rows(array: &ArrayD<f32>, indices: &[usize]) -> ArrayD<f32> {

@@ -9,7 +9,7 @@ use ndarray::{ArrayViewMut, Axis, RemoveAxis};
 
 use crate::data::{channel_moments, DataError, Result, Split, CHANNELS};
 
-/// How a [`Normalizer`] was fitted.
+/// Fitting method of a [`Normalizer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// `offset` = mean, `scale` = population standard deviation.
@@ -19,7 +19,7 @@ pub enum Method {
 }
 
 impl Method {
-    /// The method's name as stored in checkpoints: `"zscore"` or `"minmax"`.
+    /// Returns the method's name as stored in checkpoints: `"zscore"` or `"minmax"`.
     pub fn name(self) -> &'static str {
         match self {
             Method::ZScore => "zscore",

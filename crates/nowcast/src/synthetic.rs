@@ -1,7 +1,7 @@
 //! A seeded generator of rainfall data in the layout of the real Himawari-9 data set.
 //!
-//! The real data cannot be redistributed, so tests, examples and benchmarks run on data drawn
-//! here. The generator simulates scenes: a 6x6 grid of gauges 25 km apart, watched for 5 hours
+//! The real files are not part of the repository, so tests, examples and benchmarks run on data
+//! drawn here. The generator simulates scenes: a 6x6 grid of gauges 25 km apart, watched for 5 hours
 //! by a satellite with 2 km pixels, while convective cloud systems drift with a steering wind,
 //! grow to a peak and decay. Each gauge of a scene becomes one sequence.
 //!
@@ -54,14 +54,15 @@ const SYSTEMS_PER_SCENE: f64 = 9.0;
 const COLDEST_TOP_K: f64 = 195.0;
 /// Core depth below which no rain falls.
 const RAIN_ONSET_DEPTH: f64 = 0.2;
-/// Rain rate of a full-depth core in fully moist air before the gauge factor, mm/h.
+/// Rain rate of a full-depth core before the moisture factor `0.4 + q` and the gauge factor, mm.
 const PEAK_RAIN_MM: f64 = 13.5;
 /// Log-normal sigma of the gauge factor.
 const GAUGE_SIGMA: f64 = 0.75;
 /// Weight of the previous hour's core depth in the rain of the current hour.
 const RAIN_LAG_WEIGHT: f64 = 0.6;
-/// Smallest and spread of the anvil radius, km.
+/// Smallest anvil radius, km.
 const MIN_RADIUS_KM: f64 = 15.0;
+/// Width of the uniform range of anvil radii above the smallest, km.
 const RADIUS_SPREAD_KM: f64 = 60.0;
 /// Radius of the raining core relative to the anvil at its peak.
 const CORE_FRACTION: f64 = 0.5;
@@ -102,7 +103,7 @@ struct Climate {
     moisture: f64,
 }
 
-/// Monsoon months are active and moist; October dries out.
+/// Returns the month's climate: the monsoon months are active and moist, and October dries out.
 fn climate(month: u32) -> Climate {
     match month {
         6 => Climate { activity: 1.0, moisture: 0.3 },
@@ -180,7 +181,8 @@ fn generate_month(seed: u64, month: u32, features: &mut [f32], labels: &mut [f32
 
 /// Mixes seed, month and scene index into one stream seed (splitmix64 finalizer).
 fn scene_seed(seed: u64, month: u32, scene: usize) -> u64 {
-    let mut z = seed ^ (u64::from(month) << 56) ^ (scene as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z =
+        seed ^ (u64::from(month) << 56) ^ (scene as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -373,11 +375,8 @@ impl Scene {
     /// depth `cloud_depth` over a surface at `surface` K.
     fn brightness(&self, rng: &mut Xoshiro256PlusPlus, surface: f64, cloud_depth: f64) -> [f32; 3] {
         // Shallow cumulus: warm, patchy, more common in moist air, and invisible to water vapour.
-        let shallow = if uniform(rng) < 0.25 * self.moisture {
-            0.05 + 0.15 * uniform(rng)
-        } else {
-            0.0
-        };
+        let shallow =
+            if uniform(rng) < 0.25 * self.moisture { 0.05 + 0.15 * uniform(rng) } else { 0.0 };
         let depth = cloud_depth.max(shallow);
 
         let window1 = surface - depth * (surface - COLDEST_TOP_K) + 0.4 * pixel_noise(rng);
@@ -400,7 +399,8 @@ impl Scene {
         x: f64,
         y: f64,
     ) -> f64 {
-        let core = |index: usize| nearby.iter().map(|s| s[index].core_depth(x, y)).fold(0.0, f64::max);
+        let core =
+            |index: usize| nearby.iter().map(|s| s[index].core_depth(x, y)).fold(0.0, f64::max);
         let depth = (1.0 - RAIN_LAG_WEIGHT) * core(hour + 1) + RAIN_LAG_WEIGHT * core(hour);
         let gauge_factor = (GAUGE_SIGMA * normal(rng)).exp();
         if depth <= RAIN_ONSET_DEPTH {
@@ -456,7 +456,8 @@ pub fn write_real_layout(dataset: &Dataset, dir: &Path) -> Result<Vec<PathBuf>> 
         for (&month, range) in months.iter().zip(month_ranges(split.len(), months.len())) {
             let features = split.features.slice(s![range.clone(), .., .., .., ..]);
             let labels = split.labels.slice(s![range, ..]);
-            written.push(write_npy(&dir.join(format!("features-m{month}.npy")), features.into_dyn())?);
+            written
+                .push(write_npy(&dir.join(format!("features-m{month}.npy")), features.into_dyn())?);
             written.push(write_npy(&dir.join(format!("labels-m{month}.npy")), labels.into_dyn())?);
         }
     }

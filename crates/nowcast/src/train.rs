@@ -12,7 +12,9 @@
 use std::time::Instant;
 
 use handgrad_layers::Mode;
-use handgrad_optim::{Adam, AdamConfig, AdamState, KeypointSchedule, Optimizer, PlateauConfig, ReduceLrOnPlateau};
+use handgrad_optim::{
+    Adam, AdamConfig, AdamState, KeypointSchedule, Optimizer, PlateauConfig, ReduceLrOnPlateau,
+};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,8 @@ use crate::data::Split;
 use crate::models::{gather_rows, layer_seed, Model, ModelError};
 
 /// Points (epoch, learning rate) of the keypoint schedule, linear in between.
-pub const KEYPOINTS: [(f64, f64); 5] = [(0.0, 1e-4), (3.0, 1e-3), (6.0, 5e-4), (7.0, 1e-3), (9.0, 1e-4)];
+pub const KEYPOINTS: [(f64, f64); 5] =
+    [(0.0, 1e-4), (3.0, 1e-3), (6.0, 5e-4), (7.0, 1e-3), (9.0, 1e-4)];
 
 /// Rows per forward pass when measuring a loss without training.
 const EVAL_BATCH: usize = 4096;
@@ -33,7 +36,7 @@ pub enum TrainError {
     Model(#[from] ModelError),
     /// The loss became NaN or infinite.
     #[error(
-        "training diverged at epoch {epoch}, batch {batch}: loss is {loss}; \
+        "training diverged at epoch {epoch}, batch {batch}: {value}; \
          lower the learning rate or check the inputs for NaN"
     )]
     Diverged {
@@ -41,8 +44,8 @@ pub enum TrainError {
         epoch: usize,
         /// Batch within the epoch, counted from 1.
         batch: usize,
-        /// The non-finite loss.
-        loss: f64,
+        /// The quantity that stopped being finite, such as "loss is NaN".
+        value: String,
     },
     /// The loss or the optimiser failed.
     #[error("{stage}: {reason}")]
@@ -223,7 +226,8 @@ impl Rows {
 ///
 /// # Errors
 ///
-/// [`TrainError::Diverged`] names the epoch and batch whose loss was not finite;
+/// [`TrainError::Diverged`] names the epoch and batch whose loss or updated weights were not
+/// finite;
 /// [`TrainError::Config`] for zero epochs or batch size, a non-positive learning rate, or a
 /// resumed state that does not match.
 pub fn train(
@@ -238,7 +242,8 @@ pub fn train(
     let train_rows = Rows::new(model, train)?;
     let validation_rows = Rows::new(model, validation)?;
     let mut optimizer = new_adam(config.learning_rate)?;
-    let mut report = TrainReport { history: Vec::new(), best_epoch: 0, best_validation_loss: f64::INFINITY };
+    let mut report =
+        TrainReport { history: Vec::new(), best_epoch: 0, best_validation_loss: f64::INFINITY };
     let mut best_weights = model.weights();
     if let Some(state) = resume {
         check_resume(config, &state)?;
@@ -250,7 +255,16 @@ pub fn train(
 
     let mut schedule = LearningRate::new(config, &report.history)?;
     for epoch in report.history.len() + 1..=config.epochs {
-        let record = run_epoch(model, &mut optimizer, &train_rows, &validation_rows, config, epoch, &mut schedule, progress)?;
+        let record = run_epoch(
+            model,
+            &mut optimizer,
+            &train_rows,
+            &validation_rows,
+            config,
+            epoch,
+            &mut schedule,
+            progress,
+        )?;
         if record.validation_loss < report.best_validation_loss {
             report.best_validation_loss = record.validation_loss;
             report.best_epoch = epoch;
@@ -289,9 +303,9 @@ fn run_epoch(
     let mut loss_sum = 0.0;
     for (batch_index, indices) in order.chunks(config.batch_size).enumerate() {
         let batch = batch_index + 1;
-        let loss = train_batch(model, optimizer, train_rows, indices)
-            .map_err(|error| match error {
-                TrainError::Diverged { loss, .. } => TrainError::Diverged { epoch, batch, loss },
+        let loss =
+            train_batch(model, optimizer, train_rows, indices).map_err(|error| match error {
+                TrainError::Diverged { value, .. } => TrainError::Diverged { epoch, batch, value },
                 other => other,
             })?;
         loss_sum += loss * indices.len() as f64;
@@ -309,7 +323,12 @@ fn run_epoch(
 }
 
 /// Runs forward, loss, backward and one Adam step on the rows `indices`; returns the loss.
-fn train_batch(model: &mut Model, optimizer: &mut Adam<f32>, rows: &Rows, indices: &[usize]) -> Result<f64> {
+fn train_batch(
+    model: &mut Model,
+    optimizer: &mut Adam<f32>,
+    rows: &Rows,
+    indices: &[usize],
+) -> Result<f64> {
     let inputs = gather_rows(&rows.inputs, indices);
     let targets = gather_rows(&rows.targets, indices);
     let predictions = model.forward(&inputs, Mode::Train)?;
@@ -317,10 +336,21 @@ fn train_batch(model: &mut Model, optimizer: &mut Adam<f32>, rows: &Rows, indice
         .map_err(|error| step_error("loss", error))?;
     let loss = f64::from(loss);
     if !loss.is_finite() {
-        return Err(TrainError::Diverged { epoch: 0, batch: 0, loss });
+        return Err(TrainError::Diverged { epoch: 0, batch: 0, value: format!("loss is {loss}") });
     }
     model.backward(&grad)?;
     optimizer.step(&mut model.params_mut()).map_err(|error| step_error("optimizer", error))?;
+
+    // A NaN input can leave the loss finite (ReLU maps NaN to 0) yet poison the weights.
+    for (name, param) in model.named_params() {
+        if let Some(bad) = param.value.iter().find(|v| !v.is_finite()) {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                batch: 0,
+                value: format!("parameter {name} became {bad}"),
+            });
+        }
+    }
     Ok(loss)
 }
 
@@ -354,7 +384,8 @@ pub fn split_loss(model: &mut Model, split: &Split) -> Result<f64> {
 }
 
 fn new_adam(learning_rate: f64) -> Result<Adam<f32>> {
-    let config = AdamConfig { learning_rate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    let config =
+        AdamConfig { learning_rate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
     Adam::new(config).map_err(|error| step_error("optimizer", error))
 }
 
@@ -400,7 +431,8 @@ impl LearningRate {
                     .map_err(|error| step_error("optimizer", error))?,
             },
             Schedule::Keypoint => LearningRate::Keypoint(
-                KeypointSchedule::new(KEYPOINTS.to_vec()).map_err(|error| step_error("optimizer", error))?,
+                KeypointSchedule::new(KEYPOINTS.to_vec())
+                    .map_err(|error| step_error("optimizer", error))?,
             ),
         };
         for record in history {
@@ -427,7 +459,14 @@ impl LearningRate {
 
 /// Settings of the plateau schedule: factor 0.2, patience 2, minimum 1e-4.
 pub fn plateau_config() -> PlateauConfig {
-    PlateauConfig { factor: 0.2, patience: 2, threshold: 1e-4, min_lr: 1e-4, cooldown: 0, eps: 1e-8 }
+    PlateauConfig {
+        factor: 0.2,
+        patience: 2,
+        threshold: 1e-4,
+        min_lr: 1e-4,
+        cooldown: 0,
+        eps: 1e-8,
+    }
 }
 
 /// Learning rates the plateau schedule gives after each validation loss of `losses`.

@@ -46,7 +46,8 @@ fn mean_over_all_hours() {
 #[test]
 fn majority_value_mse_is_mean_square_when_mode_is_zero() {
     let train = split_with_labels(arr2(&[[0.0, 0.0, 0.0, 1.0, 0.0]]));
-    let validation = split_with_labels(arr2(&[[0.0, 2.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 3.0]]));
+    let validation =
+        split_with_labels(arr2(&[[0.0, 2.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0, 3.0]]));
     let prediction = majority_value(&train, &validation);
     assert_eq!(prediction.predictions, Array2::<f32>::zeros((2, 5)));
     assert_eq!(prediction.targets, validation.labels);

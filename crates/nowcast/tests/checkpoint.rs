@@ -16,7 +16,9 @@ fn split(n: usize, seed: u64) -> Split {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         250.0 + ((state >> 40) as f32 / (1u64 << 24) as f32) * 40.0 - 20.0
     });
-    let labels = Array2::from_shape_fn((n, 5), |(i, h)| ((features[[i, h, 2, 2, 0]] - 250.0) / 5.0).max(0.0));
+    let labels = Array2::from_shape_fn((n, 5), |(i, h)| {
+        ((features[[i, h, 2, 2, 0]] - 250.0) / 5.0).max(0.0)
+    });
     Split::new(features, labels).unwrap()
 }
 
@@ -25,7 +27,13 @@ fn small(kind: ModelKind) -> Model {
 }
 
 fn config(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 32, learning_rate: 0.01, schedule: Schedule::Plateau, seed: 2 }
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        learning_rate: 0.01,
+        schedule: Schedule::Plateau,
+        seed: 2,
+    }
 }
 
 /// Normalised train and validation splits with the normaliser fitted on the first.
@@ -40,7 +48,9 @@ fn data() -> (Split, Split, Normalizer) {
 fn trained(kind: ModelKind, epochs: usize) -> (Model, TrainState, Normalizer) {
     let (train_split, validation, normalizer) = data();
     let mut model = small(kind);
-    let state = train::train(&mut model, &train_split, &validation, &config(epochs), None, &mut |_| {}).unwrap();
+    let state =
+        train::train(&mut model, &train_split, &validation, &config(epochs), None, &mut |_| {})
+            .unwrap();
     (model, state, normalizer)
 }
 
@@ -72,7 +82,10 @@ fn round_trip_keeps_everything() {
         assert_eq!(loaded_state.optimizer.exp_avg_sq, state.optimizer.exp_avg_sq);
 
         let features = split(3, 9).features;
-        assert_eq!(loaded.model.predict(&features.view()).unwrap(), model.predict(&features.view()).unwrap());
+        assert_eq!(
+            loaded.model.predict(&features.view()).unwrap(),
+            model.predict(&features.view()).unwrap()
+        );
     }
 }
 
@@ -93,8 +106,15 @@ fn resume_from_file_equals_uninterrupted() {
 
     let loaded = checkpoint::load(&path).unwrap();
     let mut resumed_model = loaded.model;
-    let resumed =
-        train::train(&mut resumed_model, &train_split, &validation, &config(3), loaded.state, &mut |_| {}).unwrap();
+    let resumed = train::train(
+        &mut resumed_model,
+        &train_split,
+        &validation,
+        &config(3),
+        loaded.state,
+        &mut |_| {},
+    )
+    .unwrap();
     let (straight, full, _) = trained(ModelKind::Dropout, 3);
 
     assert_eq!(resumed.report.history.len(), 3);
@@ -207,8 +227,10 @@ fn invalid_metadata_json_is_rejected() {
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
 }

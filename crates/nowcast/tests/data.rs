@@ -43,7 +43,7 @@ fn fixture_months_load_into_splits() {
     let Some(fixtures) = fixtures() else { return };
     let dataset = Dataset::load_real(&fixtures).unwrap();
 
-    // Months 6, 7, 8 hold 7, 3 and 11 sequences; 9 holds 4; 10 holds 6.
+    // Months 6, 7 and 8 contain 7, 3 and 11 sequences, month 9 contains 4 and month 10 six.
     assert_eq!(dataset.train.features.shape(), &[21, 5, 5, 5, 3]);
     assert_eq!(dataset.train.labels.shape(), &[21, 5]);
     assert_eq!(dataset.validation.len(), 4);
@@ -56,12 +56,12 @@ fn fixture_months_load_into_splits() {
     assert_relative(sum(dataset.test.features.iter().copied()), 540_593.939_682_006_8);
     let label_sum = 21.482_171_845_098_49 + 1.113_831_770_939_711_9 + 16.234_679_494_227_75;
     assert_relative(sum(dataset.train.labels.iter().copied()), label_sum);
-    assert_eq!(dataset.train.features[[0, 0, 0, 0, 0]], 231.892_700_195_312_5);
-    assert_eq!(dataset.test.features[[5, 4, 4, 4, 2]], 245.322_357_177_734_38);
+    assert_eq!(dataset.train.features[[0, 0, 0, 0, 0]], 231.892_700_195_312_5_f64 as f32);
+    assert_eq!(dataset.test.features[[5, 4, 4, 4, 2]], 245.322_357_177_734_38_f64 as f32);
     // Month 7 (float64) starts at sequence 7 of the training split.
     assert_eq!(dataset.train.features[[7, 0, 0, 0, 0]], 234.560_755_906_443_57_f64 as f32);
     // Month 8 starts at sequence 10 with label 6.08364200592041.
-    assert_eq!(dataset.train.labels[[10, 0]], 6.083_642_005_920_41);
+    assert_eq!(dataset.train.labels[[10, 0]], 6.083_642_005_920_41_f64 as f32);
 }
 
 #[test]
@@ -70,7 +70,10 @@ fn missing_file_is_named() {
     let dir = fixture_copy(&fixtures);
     fs::remove_file(dir.path().join("labels-m9.pk")).unwrap();
     let error = Dataset::load_real(dir.path()).unwrap_err();
-    assert!(matches!(&error, DataError::MissingFile { stem, .. } if stem == "labels-m9"), "{error}");
+    assert!(
+        matches!(&error, DataError::MissingFile { stem, .. } if stem == "labels-m9"),
+        "{error}"
+    );
     assert!(error.to_string().contains("labels-m9.npy"), "{error}");
 }
 
@@ -177,7 +180,7 @@ fn pickle_preferred_over_npy() {
     assert_eq!(validation.len(), 4);
 }
 
-/// A split whose every value encodes its own index, `n t y x c` as decimal digits.
+/// Builds a split whose every value encodes its own index, `n t y x c` as decimal digits.
 fn coded_split(n: usize) -> Split {
     let features = Array5::from_shape_fn((n, 5, 5, 5, 3), |(i, t, y, x, c)| {
         (i * 10_000 + t * 1000 + y * 100 + x * 10 + c) as f32
@@ -265,7 +268,7 @@ fn batches_cover_each_index_once() {
 }
 
 fn two_value_split() -> Split {
-    // Channel 0 holds 200 and 300 in equal numbers, channel 1 is constant, channel 2 is 0..
+    // Channel 0 is 200 or 300 in equal numbers, channel 1 is constant, channel 2 counts 0 to 249.
     let features = Array5::from_shape_fn((2, 5, 5, 5, 3), |(i, t, y, x, c)| match c {
         0 if (i + t + y + x) % 2 == 0 => 200.0,
         0 => 300.0,

@@ -328,7 +328,7 @@ fn draw_pictures(ctx: &Context, mnist: &Mnist, result: &SearchResult) -> anyhow:
     let w1 = &result.best_net.w1;
     let shown = w1.ncols().min(100);
     let weights: Vec<Array2<f64>> =
-        (0..shown).map(|j| to_image(w1.column(j).to_vec().as_slice())).collect();
+        (0..shown).map(|j| to_image(Some(w1.column(j).to_vec().as_slice()))).collect();
     plot::image_grid(
         &ctx.out_dir.join("two-layer-mnist-weights.png"),
         "First-layer weights of the best network",

@@ -56,7 +56,11 @@ pub fn run(ctx: &Context) -> anyhow::Result<TaskOutput> {
     let data = normalized(&raw, &normalizer);
     let mut out = TaskOutput::default();
     let mut md = String::new();
-    writeln!(md, "Data: {}. Features z-scored per channel on the training split.\n", scale.description)?;
+    writeln!(
+        md,
+        "Data: {}. Features z-scored per channel on the training split.\n",
+        scale.description
+    )?;
 
     let mut trained = Vec::new();
     for kind in ModelKind::ALL {
@@ -105,7 +109,8 @@ fn load(ctx: &Context) -> anyhow::Result<(Dataset, Scale)> {
 fn synthetic_set(quick: bool) -> (Dataset, Scale) {
     if quick {
         let config = SyntheticConfig { seed: 0, train: 400, validation: 150, test: 150 };
-        let description = "synthetic, 400/150/150 train/validation/test sequences (quick)".to_string();
+        let description =
+            "synthetic, 400/150/150 train/validation/test sequences (quick)".to_string();
         return (synthetic::generate(&config), Scale { description, epochs: 2, full: false });
     }
     let real = SyntheticConfig::default();
@@ -138,29 +143,51 @@ fn normalized(raw: &Dataset, normalizer: &Normalizer) -> Dataset {
     data
 }
 
-fn train_one(kind: ModelKind, data: &Dataset, raw: &Dataset, schedule: Schedule, epochs: usize) -> anyhow::Result<Trained> {
+fn train_one(
+    kind: ModelKind,
+    data: &Dataset,
+    raw: &Dataset,
+    schedule: Schedule,
+    epochs: usize,
+) -> anyhow::Result<Trained> {
     let mut model = Model::new(ModelConfig::new(kind, 0))?;
     let config = TrainConfig { epochs, schedule, ..TrainConfig::default() };
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {msg}")?
+            .progress_chars("=> "),
+    );
     bar.set_prefix(format!("{} {}", kind.name(), schedule.name()));
-    let state = train::train(&mut model, &data.train, &data.validation, &config, None, &mut |event| match event {
-        Progress::EpochStart { epoch, batches } => {
-            bar.set_length(batches as u64);
-            bar.set_position(0);
-            bar.set_message(format!("epoch {epoch}/{epochs}"));
-        }
-        Progress::Batch { .. } => bar.inc(1),
-        Progress::EpochEnd(record) => {
-            bar.set_message(format!("epoch {}: val {:.4}", record.epoch, record.validation_loss))
-        }
-    })?;
+    let state =
+        train::train(&mut model, &data.train, &data.validation, &config, None, &mut |event| {
+            match event {
+                Progress::EpochStart { epoch, batches } => {
+                    bar.set_length(batches as u64);
+                    bar.set_position(0);
+                    bar.set_message(format!("epoch {epoch}/{epochs}"));
+                }
+                Progress::Batch { .. } => bar.inc(1),
+                Progress::EpochEnd(record) => bar.set_message(format!(
+                    "epoch {}: val {:.4}",
+                    record.epoch, record.validation_loss
+                )),
+            }
+        })?;
     bar.finish_and_clear();
     let train_mse = train::split_loss(&mut model, &data.train)?;
     let test_predictions = model.predict(&data.test.features.view())?;
     let test_mse = metrics::mse(&test_predictions.view(), &raw.test.labels.view())?;
-    let test_csi_1mm = Contingency::at_threshold(&test_predictions.view(), &raw.test.labels.view(), 1.0)?.csi();
-    Ok(Trained { kind, parameters: model.parameter_count(), state, train_mse, test_mse, test_csi_1mm, test_predictions })
+    let test_csi_1mm =
+        Contingency::at_threshold(&test_predictions.view(), &raw.test.labels.view(), 1.0)?.csi();
+    Ok(Trained {
+        kind,
+        parameters: model.parameter_count(),
+        state,
+        train_mse,
+        test_mse,
+        test_csi_1mm,
+        test_predictions,
+    })
 }
 
 fn results_table(md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow::Result<()> {
@@ -168,7 +195,8 @@ fn results_table(md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow:
     writeln!(md, "|---|---:|---:|---:|---:|---:|---:|")?;
     for model in trained {
         let report = &model.state.report;
-        let seconds = report.history.iter().map(|r| r.seconds).sum::<f64>() / report.history.len() as f64;
+        let seconds =
+            report.history.iter().map(|r| r.seconds).sum::<f64>() / report.history.len() as f64;
         writeln!(
             md,
             "| {} | {} | {:.4} | {:.4} ({}) | {:.4} | {} | {:.1} |",
@@ -185,8 +213,13 @@ fn results_table(md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow:
     for (name, validation, test) in baseline_predictions(raw) {
         let val_mse = metrics::mse(&validation.predictions.view(), &validation.targets.view())?;
         let test_mse = metrics::mse(&test.predictions.view(), &test.targets.view())?;
-        let csi = Contingency::at_threshold(&test.predictions.view(), &test.targets.view(), 1.0)?.csi();
-        writeln!(md, "| {name} (baseline) | 0 | | {val_mse:.4} | {test_mse:.4} | {} | |", score(csi))?;
+        let csi =
+            Contingency::at_threshold(&test.predictions.view(), &test.targets.view(), 1.0)?.csi();
+        writeln!(
+            md,
+            "| {name} (baseline) | 0 | | {val_mse:.4} | {test_mse:.4} | {} | |",
+            score(csi)
+        )?;
     }
     writeln!(md, "\nPersistence scores hours 2-5 only. MSE in mm² per hour.\n")?;
     Ok(())
@@ -208,7 +241,12 @@ fn baseline_predictions(raw: &Dataset) -> Vec<(&'static str, Prediction, Predict
     ]
 }
 
-fn baseline_checks(out: &mut TaskOutput, trained: &[Trained], raw: &Dataset, scale: &Scale) -> anyhow::Result<()> {
+fn baseline_checks(
+    out: &mut TaskOutput,
+    trained: &[Trained],
+    raw: &Dataset,
+    scale: &Scale,
+) -> anyhow::Result<()> {
     if !scale.full {
         return Ok(());
     }
@@ -232,7 +270,11 @@ fn count_checks(out: &mut TaskOutput) -> anyhow::Result<()> {
     out.checks.push(exact("ff first layer parameters", first_layer, 15_200));
     for (kind, reference) in [(ModelKind::Cnn, 406_201), (ModelKind::Gru, 206_601)] {
         let model = Model::new(ModelConfig::new(kind, 0))?;
-        out.checks.push(exact(&format!("{} parameters", kind.name()), model.parameter_count(), reference));
+        out.checks.push(exact(
+            &format!("{} parameters", kind.name()),
+            model.parameter_count(),
+            reference,
+        ));
     }
     for kind in ModelKind::ALL {
         let model = Model::new(ModelConfig::new(kind, 0))?;
@@ -247,17 +289,32 @@ fn count_checks(out: &mut TaskOutput) -> anyhow::Result<()> {
 }
 
 fn exact(name: &str, value: usize, reference: usize) -> Check {
-    Check { name: name.to_string(), value: value.to_string(), reference: reference.to_string(), pass: value == reference }
+    Check {
+        name: name.to_string(),
+        value: value.to_string(),
+        reference: reference.to_string(),
+        pass: value == reference,
+    }
 }
 
 /// Pictures both schedules: the keypoint curve, and the rates and losses of the feed-forward
 /// model trained under each schedule.
-fn schedules(ctx: &Context, md: &mut String, data: &Dataset, raw: &Dataset, epochs: usize) -> anyhow::Result<()> {
+fn schedules(
+    ctx: &Context,
+    md: &mut String,
+    data: &Dataset,
+    raw: &Dataset,
+    epochs: usize,
+) -> anyhow::Result<()> {
     let keypoints = KeypointSchedule::new(KEYPOINTS.to_vec())?;
-    let curve: Vec<(f64, f64)> = (0..=90).map(|i| i as f64 / 10.0).map(|e| (e, keypoints.at(e))).collect();
+    let curve: Vec<(f64, f64)> =
+        (0..=90).map(|i| i as f64 / 10.0).map(|e| (e, keypoints.at(e))).collect();
     let mut rate_series = vec![Series { label: "keypoint schedule".into(), points: curve }];
     let mut loss_series = Vec::new();
-    writeln!(md, "| feed-forward, schedule | best val MSE | epoch | final lr |\n|---|---:|---:|---:|")?;
+    writeln!(
+        md,
+        "| feed-forward, schedule | best val MSE | epoch | final lr |\n|---|---:|---:|---:|"
+    )?;
     for schedule in [Schedule::Constant, Schedule::Plateau, Schedule::Keypoint] {
         let run = train_one(ModelKind::FeedForward, data, raw, schedule, epochs)?;
         let history = &run.state.report.history;
@@ -275,7 +332,14 @@ fn schedules(ctx: &Context, md: &mut String, data: &Dataset, raw: &Dataset, epoc
             report.best_epoch
         )?;
     }
-    plot::line_chart(&ctx.out_dir.join("nowcast-schedules.png"), "Learning-rate schedules", "epoch", "learning rate", &rate_series, true)?;
+    plot::line_chart(
+        &ctx.out_dir.join("nowcast-schedules.png"),
+        "Learning-rate schedules",
+        "epoch",
+        "learning rate",
+        &rate_series,
+        true,
+    )?;
     plot::line_chart(
         &ctx.out_dir.join("nowcast-schedule-losses.png"),
         "Feed-forward validation loss by schedule",
@@ -288,7 +352,12 @@ fn schedules(ctx: &Context, md: &mut String, data: &Dataset, raw: &Dataset, epoc
     Ok(())
 }
 
-fn pictures(ctx: &Context, md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow::Result<()> {
+fn pictures(
+    ctx: &Context,
+    md: &mut String,
+    trained: &[Trained],
+    raw: &Dataset,
+) -> anyhow::Result<()> {
     let mut curves = Vec::new();
     for model in trained {
         let history = &model.state.report.history;
@@ -301,11 +370,20 @@ fn pictures(ctx: &Context, md: &mut String, trained: &[Trained], raw: &Dataset) 
             points: history.iter().map(|r| (r.epoch as f64, r.validation_loss)).collect(),
         });
     }
-    plot::line_chart(&ctx.out_dir.join("nowcast-loss-curves.png"), "Loss per epoch", "epoch", "MSE", &curves, true)?;
+    plot::line_chart(
+        &ctx.out_dir.join("nowcast-loss-curves.png"),
+        "Loss per epoch",
+        "epoch",
+        "MSE",
+        &curves,
+        true,
+    )?;
 
     let best = trained
         .iter()
-        .min_by(|a, b| a.state.report.best_validation_loss.total_cmp(&b.state.report.best_validation_loss))
+        .min_by(|a, b| {
+            a.state.report.best_validation_loss.total_cmp(&b.state.report.best_validation_loss)
+        })
         .context("no model trained")?;
     let points: Vec<(f64, f64)> = best
         .test_predictions
@@ -315,16 +393,38 @@ fn pictures(ctx: &Context, md: &mut String, trained: &[Trained], raw: &Dataset) 
         .map(|(&p, &o)| (f64::from(o), f64::from(p)))
         .collect();
     let title = format!("{} model on the test split", best.kind.name());
-    plot::scatter(&ctx.out_dir.join("nowcast-scatter.png"), &title, "observed mm", "predicted mm", &points, true)?;
+    plot::scatter(
+        &ctx.out_dir.join("nowcast-scatter.png"),
+        &title,
+        "observed mm",
+        "predicted mm",
+        &points,
+        true,
+    )?;
 
-    plot::image_grid(&ctx.out_dir.join("nowcast-patches.png"), "Input patches: one row per channel", &patches(raw), 6)?;
+    plot::image_grid(
+        &ctx.out_dir.join("nowcast-patches.png"),
+        "Input patches: one row per channel",
+        &patches(raw),
+        6,
+    )?;
 
-    let mut bars: Vec<(String, f64)> =
-        trained.iter().map(|m| (m.kind.name().to_string(), m.state.report.best_validation_loss)).collect();
+    let mut bars: Vec<(String, f64)> = trained
+        .iter()
+        .map(|m| (m.kind.name().to_string(), m.state.report.best_validation_loss))
+        .collect();
     for (name, validation, _) in baseline_predictions(raw) {
-        bars.push((name.to_string(), metrics::mse(&validation.predictions.view(), &validation.targets.view())?));
+        bars.push((
+            name.to_string(),
+            metrics::mse(&validation.predictions.view(), &validation.targets.view())?,
+        ));
     }
-    plot::bar_chart(&ctx.out_dir.join("nowcast-comparison.png"), "Validation MSE", "MSE (mm²)", &bars)?;
+    plot::bar_chart(
+        &ctx.out_dir.join("nowcast-comparison.png"),
+        "Validation MSE",
+        "MSE (mm²)",
+        &bars,
+    )?;
     writeln!(
         md,
         "![loss curves](nowcast-loss-curves.png) ![scatter](nowcast-scatter.png)\n\n\
@@ -352,22 +452,38 @@ fn patches(raw: &Dataset) -> Vec<Array2<f64>> {
 /// an uninterrupted 3-epoch run.
 fn resume_check(ctx: &Context, out: &mut TaskOutput, data: &Dataset) -> anyhow::Result<()> {
     let train_split = data.train.select(&(0..data.train.len().min(300)).collect::<Vec<_>>())?;
-    let validation = data.validation.select(&(0..data.validation.len().min(100)).collect::<Vec<_>>())?;
-    let config = |epochs| TrainConfig { epochs, batch_size: 256, schedule: Schedule::Plateau, ..TrainConfig::default() };
+    let validation =
+        data.validation.select(&(0..data.validation.len().min(100)).collect::<Vec<_>>())?;
+    let config = |epochs| TrainConfig {
+        epochs,
+        batch_size: 256,
+        schedule: Schedule::Plateau,
+        ..TrainConfig::default()
+    };
     let started = Instant::now();
 
     let mut straight = Model::new(ModelConfig::new(ModelKind::Dropout, 1))?;
-    let full = train::train(&mut straight, &train_split, &validation, &config(3), None, &mut |_| {})?;
+    let full =
+        train::train(&mut straight, &train_split, &validation, &config(3), None, &mut |_| {})?;
     let mut first = Model::new(ModelConfig::new(ModelKind::Dropout, 1))?;
-    let partial = train::train(&mut first, &train_split, &validation, &config(2), None, &mut |_| {})?;
+    let partial =
+        train::train(&mut first, &train_split, &validation, &config(2), None, &mut |_| {})?;
     let path: PathBuf = ctx.out_dir.join("nowcast-resume-check.safetensors");
     checkpoint::save(&path, &first, &Normalizer::fit_zscore(&train_split), Some(&partial))?;
     let loaded = checkpoint::load(&path)?;
     let mut resumed_model = loaded.model;
-    let resumed = train::train(&mut resumed_model, &train_split, &validation, &config(3), loaded.state, &mut |_| {})?;
+    let resumed = train::train(
+        &mut resumed_model,
+        &train_split,
+        &validation,
+        &config(3),
+        loaded.state,
+        &mut |_| {},
+    )?;
     remove_quietly(&path);
 
-    let same = resumed.last_weights == full.last_weights && resumed_model.weights() == straight.weights();
+    let same =
+        resumed.last_weights == full.last_weights && resumed_model.weights() == straight.weights();
     out.checks.push(Check {
         name: "dropout model: 2 epochs + checkpoint + 1 resumed == 3 epochs".into(),
         value: if same { "identical weights".into() } else { "weights differ".into() },

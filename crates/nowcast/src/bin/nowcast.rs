@@ -122,12 +122,15 @@ fn main() -> anyhow::Result<()> {
             checkpoint,
             resume,
         } => {
-            let kind = ModelKind::from_name(&model)
-                .with_context(|| format!("unknown model \"{model}\"; use ff, dropout, cnn, gru or best"))?;
-            let schedule = Schedule::from_name(&schedule)
-                .with_context(|| format!("unknown schedule \"{schedule}\"; use none, plateau or keypoint"))?;
+            let kind = ModelKind::from_name(&model).with_context(|| {
+                format!("unknown model \"{model}\"; use ff, dropout, cnn, gru or best")
+            })?;
+            let schedule = Schedule::from_name(&schedule).with_context(|| {
+                format!("unknown schedule \"{schedule}\"; use none, plateau or keypoint")
+            })?;
             let config = TrainConfig { epochs, batch_size, learning_rate, schedule, seed };
-            let target = checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
+            let target =
+                checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
             let source = DataSource::new(data_dir, scale)?;
             train_model(kind, &source, &config, &target, resume.as_deref())
         }
@@ -215,10 +218,16 @@ fn train_model(
                     kind.name()
                 );
             }
-            let state = loaded.state.with_context(|| format!("{} holds no training state", path.display()))?;
+            let state = loaded
+                .state
+                .with_context(|| format!("{} holds no training state", path.display()))?;
             (loaded.model, loaded.normalizer, Some(state))
         }
-        None => (Model::new(ModelConfig::new(kind, config.seed))?, Normalizer::fit_zscore(&dataset.train), None),
+        None => (
+            Model::new(ModelConfig::new(kind, config.seed))?,
+            Normalizer::fit_zscore(&dataset.train),
+            None,
+        ),
     };
     println!(
         "{} model, {} parameters; {} train / {} validation sequences",
@@ -231,9 +240,10 @@ fn train_model(
     let train_split = normalized(&dataset.train, &normalizer);
     let validation_split = normalized(&dataset.validation, &normalizer);
     let mut bars = EpochBars::new(config.epochs);
-    let state = train::train(&mut model, &train_split, &validation_split, config, state, &mut |event| {
-        bars.update(event)
-    })?;
+    let state =
+        train::train(&mut model, &train_split, &validation_split, config, state, &mut |event| {
+            bars.update(event)
+        })?;
     print_history(&state);
     checkpoint::save(target, &model, &normalizer, Some(&state))?;
     println!("checkpoint written to {}", target.display());
@@ -255,9 +265,11 @@ impl EpochBars {
         match event {
             Progress::EpochStart { epoch, batches } => {
                 let bar = ProgressBar::new(batches as u64);
-                let style = ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-                    .expect("valid template")
-                    .progress_chars("=> ");
+                let style = ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+                )
+                .expect("valid template")
+                .progress_chars("=> ");
                 bar.set_style(style);
                 bar.set_prefix(format!("{epoch}/{}", self.epochs));
                 self.bar = Some(bar);
@@ -285,7 +297,11 @@ fn print_history(state: &TrainState) {
     for record in &state.report.history {
         println!(
             "{:>5} {:>12.5} {:>12.5} {:>10.2e} {:>9.2}",
-            record.epoch, record.train_loss, record.validation_loss, record.learning_rate, record.seconds
+            record.epoch,
+            record.train_loss,
+            record.validation_loss,
+            record.learning_rate,
+            record.seconds
         );
     }
     println!(
@@ -305,7 +321,10 @@ fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
         dataset.test.len(),
         dataset.test.labels.len()
     );
-    println!("{:<18} {:>9} {:>8} {:>8} {:>8}  CSI at 0.1/1/5/10 mm", "predictor", "MSE", "RMSE", "MAE", "corr");
+    println!(
+        "{:<18} {:>9} {:>8} {:>8} {:>8}  CSI at 0.1/1/5/10 mm",
+        "predictor", "MSE", "RMSE", "MAE", "corr"
+    );
     print_scores("model", &predictions, &dataset.test.labels)?;
     let majority = baselines::majority_value(&dataset.train, &dataset.test);
     print_scores("majority value", &majority.predictions, &majority.targets)?;
@@ -315,8 +334,12 @@ fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
     print_scores("persistence (h2-5)", &persistence.predictions, &persistence.targets)?;
     println!();
     println!("model contingency scores:");
-    println!("{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}", "threshold", "POD", "FAR", "CSI", "bias", "HSS", "ETS");
-    for table in metrics::standard_contingencies(&predictions.view(), &dataset.test.labels.view())? {
+    println!(
+        "{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "threshold", "POD", "FAR", "CSI", "bias", "HSS", "ETS"
+    );
+    for table in metrics::standard_contingencies(&predictions.view(), &dataset.test.labels.view())?
+    {
         println!(
             "{:>6} mm {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
             table.threshold_mm,
@@ -331,7 +354,11 @@ fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_scores(name: &str, predictions: &Array2<f32>, observed: &Array2<f32>) -> anyhow::Result<()> {
+fn print_scores(
+    name: &str,
+    predictions: &Array2<f32>,
+    observed: &Array2<f32>,
+) -> anyhow::Result<()> {
     let (p, o) = (predictions.view(), observed.view());
     let csi = metrics::standard_contingencies(&p, &o)?
         .iter()
@@ -355,13 +382,17 @@ fn score(value: Option<f64>) -> String {
 fn predict(checkpoint_path: &Path, input: &Path, out: &Path) -> anyhow::Result<()> {
     let mut loaded = checkpoint::load(checkpoint_path)?;
     let array = handgrad_data::npy::read_npy(input)?;
-    let mut features = array
-        .into_f32()
-        .into_dimensionality::<Ix5>()
-        .map_err(|_| anyhow::anyhow!("{}: expected features of shape (N, 5, 5, 5, 3)", input.display()))?;
+    let mut features = array.into_f32().into_dimensionality::<Ix5>().map_err(|_| {
+        anyhow::anyhow!("{}: expected features of shape (N, 5, 5, 5, 3)", input.display())
+    })?;
     loaded.normalizer.apply_to(features.view_mut());
     let predictions = loaded.model.predict(&features.view())?;
     handgrad_data::npy::write_npy_f32(out, &predictions.view().into_dyn())?;
-    println!("wrote {} predictions of shape {:?} to {}", predictions.len(), predictions.shape(), out.display());
+    println!(
+        "wrote {} predictions of shape {:?} to {}",
+        predictions.len(),
+        predictions.shape(),
+        out.display()
+    );
     Ok(())
 }
