@@ -53,11 +53,7 @@ pub fn line_chart(
 
     render(path, |root| {
         let mut builder = ChartBuilder::on(&root);
-        builder
-            .caption(title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70);
+        builder.caption(title, (FONT, 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
         if log_y {
             let mut chart = builder.build_cartesian_2d(x_range, y_range.log_scale())?;
             chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
@@ -83,7 +79,9 @@ where
         chart
             .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?
             .label(line.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -174,14 +172,20 @@ fn draw_image(
         let x = (origin.0 + col * scale) as i32;
         let y = (origin.1 + row * scale) as i32;
         let size = scale as i32;
-        let rect = Rectangle::new([(x, y), (x + size, y + size)], RGBColor(level, level, level).filled());
+        let rect =
+            Rectangle::new([(x, y), (x + size, y + size)], RGBColor(level, level, level).filled());
         area.draw(&rect)?;
     }
     Ok(())
 }
 
 /// Draws one bar per (label, value).
-pub fn bar_chart(path: &Path, title: &str, y_label: &str, bars: &[(String, f64)]) -> anyhow::Result<()> {
+pub fn bar_chart(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    bars: &[(String, f64)],
+) -> anyhow::Result<()> {
     if bars.is_empty() {
         bail!("bar_chart: no bars for {title}");
     }
@@ -221,7 +225,10 @@ fn bar_label(labels: &[String], x: f64) -> String {
 }
 
 /// Returns axis ranges that hold every finite point, padded by 5%.
-fn bounds(points: &[(f64, f64)], log_y: bool) -> anyhow::Result<(std::ops::Range<f64>, std::ops::Range<f64>)> {
+fn bounds(
+    points: &[(f64, f64)],
+    log_y: bool,
+) -> anyhow::Result<(std::ops::Range<f64>, std::ops::Range<f64>)> {
     let finite: Vec<(f64, f64)> = points
         .iter()
         .copied()
@@ -269,8 +276,9 @@ where
         Ok(())
     })();
     match result {
-        Ok(()) => std::fs::rename(&temporary, path)
-            .with_context(|| format!("failed to move {} to {}", temporary.display(), path.display())),
+        Ok(()) => std::fs::rename(&temporary, path).with_context(|| {
+            format!("failed to move {} to {}", temporary.display(), path.display())
+        }),
         Err(error) => {
             let _ = std::fs::remove_file(&temporary);
             Err(error).with_context(|| format!("failed to draw {}", path.display()))
@@ -320,7 +328,8 @@ mod tests {
     fn every_chart_writes_png() {
         let dir = std::env::temp_dir().join(format!("handgrad-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let line = Series { label: "loss".into(), points: vec![(0.0, 2.0), (1.0, 1.0), (2.0, 0.5)] };
+        let line =
+            Series { label: "loss".into(), points: vec![(0.0, 2.0), (1.0, 1.0), (2.0, 0.5)] };
 
         let lines = dir.join("lines.png");
         line_chart(&lines, "Loss", "epoch", "loss", std::slice::from_ref(&line), true).unwrap();

@@ -38,7 +38,7 @@ pub struct SearchGrid {
 }
 
 impl SearchGrid {
-    /// The reference grid: learning rates {1e-3, 5e-3, 1e-4, 5e-4, 1e-5} x decays {0.95, 1}
+    /// Returns the reference grid: learning rates {1e-3, 5e-3, 1e-4, 5e-4, 1e-5} x decays {0.95, 1}
     /// x reg {0.1, 0.01, 0.001} x hidden {150, 200, 250}, 2,000 iterations of batch 200,
     /// plain SGD, `std = 1e-4`, seed 0: 90 configurations.
     pub fn reference() -> Self {
@@ -55,7 +55,7 @@ impl SearchGrid {
         }
     }
 
-    /// A reduced grid for quick runs: learning rates {1e-3, 1e-4} x decays {0.95, 1} x
+    /// Returns a reduced grid for quick runs: learning rates {1e-3, 1e-4} x decays {0.95, 1} x
     /// reg {0.01} x hidden {150}, 300 iterations: 4 configurations.
     pub fn quick() -> Self {
         Self {

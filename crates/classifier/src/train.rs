@@ -84,7 +84,7 @@ pub struct EpochRecord {
     pub learning_rate: f64,
 }
 
-/// What a training run recorded.
+/// Losses and accuracies recorded by one training run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainHistory {
     /// Minibatch loss of every iteration, before that iteration's step.

@@ -1,5 +1,7 @@
 //! Preprocessing and a short training run on the shared MNIST test files.
 
+#![allow(clippy::print_stderr)]
+
 use handgrad_classifier::mnist::{MnistFeatures, NUM_CLASSES};
 use handgrad_classifier::{TrainConfig, TwoLayerNet};
 use handgrad_data::mnist::{Mnist, MnistSource};

@@ -4,6 +4,9 @@
 //! `NN` big-endian `u32` dimension sizes, then the elements in C order. Only unsigned bytes
 //! (`TT = 0x08`), the MNIST element type, are accepted. A file starting with the gzip magic
 //! `1f 8b` is decompressed first; trailing gzip members are not read.
+//!
+//! Payloads larger than [`MAX_PAYLOAD_BYTES`] are refused before any is read, so a small
+//! file (a gzip bomb, say) that declares huge dimensions cannot exhaust memory.
 
 use std::fs;
 use std::io::{self, Read};
@@ -15,6 +18,10 @@ use crate::{DataError, Result};
 
 /// The element type code for unsigned bytes.
 const TYPE_U8: u8 = 0x08;
+
+/// Largest payload [`read_idx`] accepts: 1 GiB. The largest IDX data sets in use (EMNIST
+/// ByClass training images, 638 MB) fit; anything declaring more is refused before reading.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
 
 /// Bytes a gzip stream starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -35,7 +42,8 @@ pub struct IdxArray {
 /// - [`DataError::Io`] when the file cannot be read.
 /// - [`DataError::Gzip`] for a corrupt or truncated gzip stream.
 /// - [`DataError::Idx`] for a wrong magic number, an element type other than `u8`, a
-///   truncated header or payload, or bytes after the payload.
+///   truncated header or payload, bytes after the payload, or dimensions declaring more
+///   than [`MAX_PAYLOAD_BYTES`].
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let bytes = fs::read(path).map_err(|e| DataError::io("read", path, e))?;
     parse_idx(&bytes, path)
@@ -149,6 +157,13 @@ fn parse_stream<R: Read>(reader: &mut CountingReader<'_, R>) -> Result<IdxArray>
         dims.iter().try_fold(1usize, |count, &dim| count.checked_mul(dim)).ok_or_else(|| {
             reader.error(4, "dimensions whose product fits in memory", format!("{dims:?}"))
         })?;
+    if count > MAX_PAYLOAD_BYTES {
+        return Err(reader.error(
+            4,
+            format!("dimensions declaring at most {MAX_PAYLOAD_BYTES} payload bytes"),
+            format!("{dims:?}, {count} bytes"),
+        ));
+    }
 
     let data = reader.read_up_to((count as u64).saturating_add(1))?;
     if data.len() < count {
@@ -284,12 +299,12 @@ mod tests {
 
     #[test]
     fn dimensions_multiplying_to_u64_max() {
-        // 65535 * 42009217 * 6700417 = 2^64 - 1.
+        // 65535 * 42009217 * 6700417 = 2^64 - 1: no overflow, but far above the limit.
         let raw = idx_bytes(&[65_535, 42_009_217, 6_700_417], &[1, 2]);
 
         let result = parse(&raw);
 
-        assert!(matches!(result, Err(DataError::Idx { offset: 18, .. })), "{result:?}");
+        assert!(matches!(result, Err(DataError::Idx { offset: 4, .. })), "{result:?}");
     }
 
     #[test]
@@ -297,6 +312,29 @@ mod tests {
         let raw = idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[1, 2]);
 
         assert!(parse(&raw).is_err());
+    }
+
+    #[test]
+    fn oversized_declared_payload_rejected_before_reading() {
+        // 2^16 * 2^15 = 2^31 bytes declared, two present: refused at the dimensions.
+        let raw = idx_bytes(&[1 << 16, 1 << 15], &[1, 2]);
+        let (offset, expected, found) = idx_error(&gzip(&raw));
+
+        assert_eq!(offset, 4);
+        assert!(expected.contains(&MAX_PAYLOAD_BYTES.to_string()), "{expected}");
+        assert!(found.contains("2147483648 bytes"), "{found}");
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused_without_decompressing() {
+        // 16 MiB of zeros behind dimensions declaring 4 GiB: the reader must stop at the
+        // header instead of inflating the zeros.
+        let mut raw = idx_bytes(&[1 << 16, 1 << 16], &[]);
+        raw.resize(raw.len() + (16 << 20), 0);
+        let bomb = gzip(&raw);
+        assert!(bomb.len() < 64 << 10, "{} compressed bytes", bomb.len());
+
+        assert!(matches!(parse(&bomb), Err(DataError::Idx { offset: 4, .. })));
     }
 
     #[test]

@@ -35,6 +35,11 @@ use crate::{DataError, Result};
 /// Highest pickle protocol this reader accepts.
 const MAX_PROTOCOL: u8 = 5;
 
+/// Deepest tuple nesting accepted. A numpy array pickle nests three deep; the limit keeps a
+/// crafted pickle of millions of nested tuples from overflowing the stack when they are
+/// dropped.
+const MAX_TUPLE_DEPTH: usize = 32;
+
 /// Reads a pickled numpy array.
 ///
 /// # Errors
@@ -195,7 +200,8 @@ enum Value {
     Float,
     Str(Rc<str>),
     Bytes(Rc<[u8]>),
-    Tuple(Rc<[Value]>),
+    /// The items and the nesting depth: 1 for a tuple without tuples inside.
+    Tuple(Rc<[Value]>, usize),
     List,
     Dict,
     Global(Global),
@@ -214,7 +220,7 @@ impl Value {
             Value::Float => "float".into(),
             Value::Str(text) => format!("str {:?}", truncate(text)),
             Value::Bytes(bytes) => format!("bytes of length {}", bytes.len()),
-            Value::Tuple(items) => format!("tuple of length {}", items.len()),
+            Value::Tuple(items, _) => format!("tuple of length {}", items.len()),
             Value::List => "list".into(),
             Value::Dict => "dict".into(),
             Value::Global(global) => format!("global {global:?}"),
@@ -307,9 +313,9 @@ impl<'a> Machine<'a> {
             b'B' | b'T' => self.sized_bytes(4)?,
             b'C' | b'U' => self.sized_bytes(1)?,
             0x8e | 0x96 => self.sized_bytes(8)?,
-            b')' => Value::Tuple(Rc::from(Vec::new())),
+            b')' => tuple(Vec::new())?,
             0x85..=0x87 => self.small_tuple(usize::from(opcode - 0x84))?,
-            b't' => Value::Tuple(Rc::from(self.pop_mark()?)),
+            b't' => tuple(self.pop_mark()?)?,
             b']' | b'}' => empty_container(opcode),
             b'l' | b'd' => {
                 self.pop_mark()?;
@@ -434,7 +440,7 @@ impl<'a> Machine<'a> {
             return Err(format!("expected {count} stack items for a tuple, found {available}"));
         }
         let items = self.stack.split_off(self.stack.len() - count);
-        Ok(Value::Tuple(Rc::from(items)))
+        tuple(items)
     }
 
     fn discard_items(&mut self, opcode: u8) -> Step<()> {
@@ -462,7 +468,7 @@ impl<'a> Machine<'a> {
     fn reduce(&mut self) -> Step<Value> {
         let arguments = self.pop()?;
         let callable = self.pop()?;
-        let Value::Tuple(arguments) = arguments else {
+        let Value::Tuple(arguments, _) = arguments else {
             return Err(format!("REDUCE expected an argument tuple, found {}", arguments.kind()));
         };
         match callable {
@@ -477,7 +483,7 @@ impl<'a> Machine<'a> {
     fn build(&mut self) -> Step<Value> {
         let state = self.pop()?;
         let target = self.pop()?;
-        let Value::Tuple(state) = state else {
+        let Value::Tuple(state, _) = state else {
             return Err(format!("BUILD expected a state tuple, found {}", state.kind()));
         };
         match target {
@@ -522,6 +528,24 @@ impl<'a> Machine<'a> {
         }
         Ok(self.stack.split_off(mark))
     }
+}
+
+/// Builds a tuple, refusing nesting deeper than [`MAX_TUPLE_DEPTH`].
+fn tuple(items: Vec<Value>) -> Step<Value> {
+    let inner = items
+        .iter()
+        .map(|item| match item {
+            Value::Tuple(_, depth) => *depth,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    if inner >= MAX_TUPLE_DEPTH {
+        return Err(format!(
+            "expected tuples nested at most {MAX_TUPLE_DEPTH} deep, found deeper nesting"
+        ));
+    }
+    Ok(Value::Tuple(Rc::from(items), inner + 1))
 }
 
 fn empty_container(opcode: u8) -> Value {
@@ -657,7 +681,7 @@ fn encode_latin1(arguments: &[Value]) -> Step<Value> {
 }
 
 fn shape_of(value: &Value) -> Step<Vec<usize>> {
-    let Value::Tuple(items) = value else {
+    let Value::Tuple(items, _) = value else {
         return Err(format!("expected a shape tuple, found {}", value.kind()));
     };
     items

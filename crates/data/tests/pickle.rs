@@ -161,3 +161,18 @@ fn written_pickle_reads_back() {
     write_numpy_pickle_f64(&dir.path().join("c.pk"), &scalar.view()).unwrap();
     assert_eq!(read_numpy_pickle(&dir.path().join("c.pk")).unwrap().data, scalar);
 }
+
+#[test]
+fn deeply_nested_tuples_are_an_error_not_a_stack_overflow() {
+    // PROTO 4, EMPTY_TUPLE, then a million TUPLE1 opcodes each wrapping the tuple below.
+    let mut bytes = b"\x80\x04)".to_vec();
+    bytes.resize(bytes.len() + 1_000_000, 0x85);
+    bytes.push(b'.');
+    let error = parse_numpy_pickle(&bytes, Path::new("deep.pk")).unwrap_err();
+
+    let DataError::Pickle { offset, message, .. } = &error else {
+        panic!("expected a pickle error, got {error:?}");
+    };
+    assert_eq!(*offset, 3 + 32, "{message}");
+    assert!(message.contains("nested at most 32 deep"), "{message}");
+}

@@ -40,4 +40,4 @@ pub use error::{ErrorKind, Result, ShapeError, Site};
 pub use field::{AxisField, ReceptiveField};
 pub use graph::{Activation, Conv2dSpec, Graph, Node, Op, Padding, Pair, PoolSpec, Shape};
 pub use parse::{parse, parse_file};
-pub use summary::{PathTotals, Row, Summary};
+pub use summary::{group_digits, PathTotals, Row, Summary};

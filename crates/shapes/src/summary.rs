@@ -210,11 +210,11 @@ fn format_line(cells: &[String; 9], widths: &[usize; 9]) -> String {
 }
 
 /// Writes `1234567` as `1,234,567`.
-pub(crate) fn group_digits(value: u64) -> String {
+pub fn group_digits(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

@@ -27,8 +27,10 @@ pub fn run_t1(_ctx: &Context) -> anyhow::Result<TaskOutput> {
         ("y1 = x1 w1 + b1", values.y1, -0.38),
         ("z = ReLU(y1 + x0)", values.z, 0.62),
     ];
-    let mut checks: Vec<Check> =
-        forward_checks.iter().map(|(name, value, hand)| Check::close(name, *value, *hand, 1e-12)).collect();
+    let mut checks: Vec<Check> = forward_checks
+        .iter()
+        .map(|(name, value, hand)| Check::close(name, *value, *hand, 1e-12))
+        .collect();
 
     let names = ["dz/dx0", "dz/dw0", "dz/db0", "dz/dw1", "dz/db1"];
     let analytic = analytic.to_array();
@@ -68,9 +70,17 @@ pub fn run_t3(_ctx: &Context) -> anyhow::Result<TaskOutput> {
         let result = check_softmax_cross_entropy(&config)?;
         let label = format!("|h| <= {scale}, C = {classes}");
         if relative {
-            checks.push(Check::below(&format!("max rel. error, {label}"), result.max_relative_error, 1e-6));
+            checks.push(Check::below(
+                &format!("max rel. error, {label}"),
+                result.max_relative_error,
+                1e-6,
+            ));
         } else {
-            checks.push(Check::below(&format!("max abs. error, {label}"), result.max_absolute_error, 1e-6));
+            checks.push(Check::below(
+                &format!("max abs. error, {label}"),
+                result.max_absolute_error,
+                1e-6,
+            ));
         }
         checks.push(Check {
             name: format!("loss and gradient finite, {label}"),

@@ -389,9 +389,14 @@ fn mnist_markdown(
     writeln!(md)?;
     writeln!(md, "Beyond the reference, the best configuration retrained from the same seed:")?;
     writeln!(md)?;
-    writeln!(md, "| run | validation | test |\n|---|---|---|")?;
+    writeln!(md, "| run | validation | test | final minibatch loss |\n|---|---|---|---|")?;
     for run in beyond {
-        writeln!(md, "| {} | {:.4} | {:.4} |", run.label, run.val_accuracy, run.test_accuracy)?;
+        let loss = run.history.loss.last().map_or("-".to_string(), |loss| format!("{loss:.4}"));
+        writeln!(
+            md,
+            "| {} | {:.4} | {:.4} | {loss} |",
+            run.label, run.val_accuracy, run.test_accuracy
+        )?;
     }
     writeln!(md)?;
     writeln!(md, "![loss](two-layer-mnist-loss.png) ![accuracy](two-layer-mnist-accuracy.png)")?;

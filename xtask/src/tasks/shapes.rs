@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use handgrad_shapes::{analyze_file, Row, Shape, Summary};
+use handgrad_shapes::{analyze_file, group_digits, Row, Shape, Summary};
 
 use crate::context::{Check, Context, TaskOutput};
 
@@ -31,18 +31,6 @@ fn exact(name: &str, value: u64, reference: u64, derivation: &str) -> Check {
         reference: format!("{} ({derivation})", group_digits(reference)),
         pass: value == reference,
     }
-}
-
-fn group_digits(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// Prints the summary table of a description file, for `cargo xtask shapes FILE`.
