@@ -332,6 +332,13 @@ fn train_batch(
     let inputs = gather_rows(&rows.inputs, indices);
     let targets = gather_rows(&rows.targets, indices);
     let predictions = model.forward(&inputs, Mode::Train)?;
+    if let Some(bad) = predictions.iter().find(|v| !v.is_finite()) {
+        return Err(TrainError::Diverged {
+            epoch: 0,
+            batch: 0,
+            value: format!("a prediction is {bad}"),
+        });
+    }
     let (loss, grad) = handgrad_losses::mse(&predictions.view(), &targets.view())
         .map_err(|error| step_error("loss", error))?;
     let loss = f64::from(loss);
