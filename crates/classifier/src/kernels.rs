@@ -62,6 +62,11 @@ pub(crate) fn forward(net: &TwoLayerNet, x: &ArrayView2<'_, f64>, ws: &mut Works
 
     Zip::from(&mut ws.h1).and(&ws.z1).for_each(|h, &z| *h = z.max(0.0));
 
+    second_layer_forward(net, ws);
+}
+
+/// Fills `scores = h1 W2 + b2` from `h1`.
+pub(crate) fn second_layer_forward(net: &TwoLayerNet, ws: &mut Workspace) {
     gemm(1.0, &ws.h1.view(), &net.w2.view(), 0.0, &mut ws.scores);
     add_bias(&mut ws.scores.view_mut(), &net.b2.view());
 }
@@ -81,6 +86,21 @@ pub(crate) fn backward(
     ws: &mut Workspace,
     grads: &mut Gradients,
 ) {
+    backward_to_hidden(net, dscores, reg, ws, grads);
+
+    grads.w1.assign(&net.w1);
+    gemm(1.0, &x.t(), &ws.dz1.view(), reg, &mut grads.w1);
+}
+
+/// Runs the backward pass down to the hidden pre-activations: fills `dW2`, `db2`, `dz1` and
+/// `db1`, leaving `dW1`, which needs the inputs, to the caller.
+pub(crate) fn backward_to_hidden(
+    net: &TwoLayerNet,
+    dscores: &ArrayView2<'_, f64>,
+    reg: f64,
+    ws: &mut Workspace,
+    grads: &mut Gradients,
+) {
     grads.w2.assign(&net.w2);
     gemm(1.0, &ws.h1.t(), dscores, reg, &mut grads.w2);
     grads.b2.assign(&dscores.sum_axis(Axis(0)));
@@ -92,9 +112,6 @@ pub(crate) fn backward(
             *d = 0.0;
         }
     });
-
-    grads.w1.assign(&net.w1);
-    gemm(1.0, &x.t(), &ws.dz1.view(), reg, &mut grads.w1);
     grads.b1.assign(&ws.dz1.sum_axis(Axis(0)));
 }
 

@@ -42,6 +42,7 @@ mod architecture;
 mod error;
 mod kernels;
 mod net;
+mod sparse;
 mod train;
 
 pub mod mnist;

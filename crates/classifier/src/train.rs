@@ -6,6 +6,7 @@ use ndarray::{Array2, ArrayView2, Zip};
 
 use crate::kernels::{self, Workspace};
 use crate::net::{check_reg, fraction_equal, invalid};
+use crate::sparse::{self, OffsetRows, SparseWorkspace};
 use crate::{ClassifierError, Gradients, Result, TwoLayerNet};
 
 /// Hyperparameters of one training run.
@@ -163,7 +164,7 @@ impl TwoLayerNet {
         kernels::ensure_finite(OP, "x_val", x_val)?;
 
         let sets = Sets { x: x.view(), y, x_val: x_val.view(), y_val };
-        Trainer::new(self, config, x.ncols()).run(self, &sets, rng, progress)
+        Trainer::new(self, config, &sets).run(self, &sets, rng, progress)
     }
 
     /// Draws a network with [`TwoLayerNet::init`] from a generator seeded with `config.seed`
@@ -194,23 +195,56 @@ impl TwoLayerNet {
 /// State of one training run: buffers reused by every iteration.
 struct Trainer {
     config: TrainConfig,
+    /// The drawn rows, copied for the dense passes; empty when the sparse passes run.
     batch_x: Array2<f64>,
+    batch_indices: Vec<usize>,
     batch_y: Vec<usize>,
     ws: Workspace,
     val_ws: Option<Workspace>,
+    sparse: Option<SparseSets>,
     grads: Gradients,
     velocity: Option<Gradients>,
 }
 
+/// The data sets in sparse form, when they are sparse enough to pay (see [`crate::sparse`]).
+struct SparseSets {
+    train: OffsetRows,
+    /// The validation set against the training set's offsets, when it is sparse enough too.
+    validation: Option<OffsetRows>,
+    ws: SparseWorkspace,
+}
+
+impl SparseSets {
+    /// Stores the sets against the training set's most common value per column, or returns
+    /// `None` when the training set is too dense for the sparse passes to pay.
+    fn new(net: &TwoLayerNet, sets: &Sets<'_>) -> Option<Self> {
+        if !sparse::layouts_fit(net) {
+            return None;
+        }
+        let offsets = sparse::majority_offsets(&sets.x);
+        let train = OffsetRows::new(&sets.x, offsets.clone());
+        if train.density() > sparse::MAX_DENSITY {
+            return None;
+        }
+        let validation = Some(OffsetRows::new(&sets.x_val, offsets))
+            .filter(|rows| rows.density() <= sparse::MAX_DENSITY);
+        Some(Self { train, validation, ws: SparseWorkspace::new(net) })
+    }
+}
+
 impl Trainer {
-    fn new(net: &TwoLayerNet, config: &TrainConfig, features: usize) -> Self {
+    fn new(net: &TwoLayerNet, config: &TrainConfig, sets: &Sets<'_>) -> Self {
         let batch = config.batch_size;
+        let sparse = SparseSets::new(net, sets);
+        let batch_x_rows = if sparse.is_some() { 0 } else { batch };
         Self {
             config: *config,
-            batch_x: Array2::zeros((batch, features)),
+            batch_x: Array2::zeros((batch_x_rows, sets.x.ncols())),
+            batch_indices: Vec::with_capacity(batch),
             batch_y: vec![0; batch],
             ws: Workspace::new(net, batch),
             val_ws: None,
+            sparse,
             grads: kernels::zero_gradients(net),
             velocity: (config.momentum > 0.0).then(|| kernels::zero_gradients(net)),
         }
@@ -230,8 +264,8 @@ impl Trainer {
         let mut history = TrainHistory { loss: Vec::with_capacity(num_iters), epochs: Vec::new() };
 
         for iteration in 0..num_iters {
-            let indices = rng.choice(num_train, self.config.batch_size);
-            self.gather(sets, &indices);
+            self.batch_indices = rng.choice(num_train, self.config.batch_size);
+            self.gather(sets);
             let loss = self.step(net, iteration, learning_rate)?;
             history.loss.push(loss);
 
@@ -247,8 +281,10 @@ impl Trainer {
         Ok(history)
     }
 
-    /// Copies the drawn rows into the minibatch buffers.
-    fn gather(&mut self, sets: &Sets<'_>, indices: &[usize]) {
+    /// Copies the drawn labels, and for the dense passes the drawn rows, into the minibatch
+    /// buffers.
+    fn gather(&mut self, sets: &Sets<'_>) {
+        let indices = &self.batch_indices;
         for (mut row, &index) in self.batch_x.rows_mut().into_iter().zip(indices) {
             row.assign(&sets.x.row(index));
         }
@@ -259,17 +295,28 @@ impl Trainer {
 
     /// Computes the minibatch loss and gradients and updates the parameters.
     fn step(&mut self, net: &mut TwoLayerNet, iteration: usize, learning_rate: f64) -> Result<f64> {
-        let batch = self.batch_x.view();
         let reg = self.config.reg;
-        let loss = kernels::loss_and_gradients(
-            net,
-            &batch,
-            &self.batch_y,
-            reg,
-            &mut self.ws,
-            &mut self.grads,
-        )
-        .map_err(|error| match error {
+        let loss = match self.sparse.as_mut() {
+            Some(sparse) => sparse::loss_and_gradients(
+                net,
+                &sparse.train,
+                &self.batch_indices,
+                &self.batch_y,
+                reg,
+                &mut self.ws,
+                &mut sparse.ws,
+                &mut self.grads,
+            ),
+            None => kernels::loss_and_gradients(
+                net,
+                &self.batch_x.view(),
+                &self.batch_y,
+                reg,
+                &mut self.ws,
+                &mut self.grads,
+            ),
+        };
+        let loss = loss.map_err(|error| match error {
             ClassifierError::Loss(LossError::NonFinite { value, .. }) => {
                 ClassifierError::Diverged { iteration, loss: value }
             }
@@ -297,12 +344,28 @@ impl Trainer {
         iteration: usize,
         learning_rate: f64,
     ) -> EpochRecord {
-        kernels::forward(net, &self.batch_x.view(), &mut self.ws);
+        match self.sparse.as_mut() {
+            Some(sparse) => sparse::forward(
+                net,
+                &sparse.train,
+                &self.batch_indices,
+                &mut self.ws,
+                &mut sparse.ws,
+            ),
+            None => kernels::forward(net, &self.batch_x.view(), &mut self.ws),
+        }
         let predicted = kernels::argmax_rows(&self.ws.scores.view());
         let train_accuracy = fraction_equal(&predicted, &self.batch_y);
 
-        let val_ws = self.val_ws.get_or_insert_with(|| Workspace::new(net, sets.x_val.nrows()));
-        kernels::forward(net, &sets.x_val, val_ws);
+        let num_val = sets.x_val.nrows();
+        let val_ws = self.val_ws.get_or_insert_with(|| Workspace::new(net, num_val));
+        match self.sparse.as_mut() {
+            Some(SparseSets { validation: Some(validation), ws, .. }) => {
+                let rows: Vec<usize> = (0..num_val).collect();
+                sparse::forward(net, validation, &rows, val_ws, ws);
+            }
+            _ => kernels::forward(net, &sets.x_val, val_ws),
+        }
         let predicted = kernels::argmax_rows(&val_ws.scores.view());
         let val_accuracy = fraction_equal(&predicted, sets.y_val);
 

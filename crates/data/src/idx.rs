@@ -5,8 +5,8 @@
 //! (`TT = 0x08`), the MNIST element type, are accepted. A file starting with the gzip magic
 //! `1f 8b` is decompressed first; trailing gzip members are not read.
 //!
-//! Payloads larger than [`MAX_PAYLOAD_BYTES`] are refused before any is read, so a small
-//! file (a gzip bomb, say) that declares huge dimensions cannot exhaust memory.
+//! Payloads larger than [`MAX_PAYLOAD_BYTES`] are rejected before any is read, so a small
+//! gzip file that declares and holds gigabytes of zeros cannot exhaust memory.
 
 use std::fs;
 use std::io::{self, Read};
@@ -19,8 +19,8 @@ use crate::{DataError, Result};
 /// The element type code for unsigned bytes.
 const TYPE_U8: u8 = 0x08;
 
-/// Largest payload [`read_idx`] accepts: 1 GiB. The largest IDX data sets in use (EMNIST
-/// ByClass training images, 638 MB) fit; anything declaring more is refused before reading.
+/// Largest payload [`read_idx`] accepts: 1 GiB, twenty times the MNIST training images
+/// (47 MB). Dimensions that declare more are rejected before any payload byte is read.
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 30;
 
 /// Bytes a gzip stream starts with.
@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn oversized_declared_payload_rejected_before_reading() {
-        // 2^16 * 2^15 = 2^31 bytes declared, two present: refused at the dimensions.
+        // 2^16 * 2^15 = 2^31 bytes declared, two present: rejected at the dimensions.
         let raw = idx_bytes(&[1 << 16, 1 << 15], &[1, 2]);
         let (offset, expected, found) = idx_error(&gzip(&raw));
 
@@ -326,9 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn gzip_bomb_is_refused_without_decompressing() {
-        // 16 MiB of zeros behind dimensions declaring 4 GiB: the reader must stop at the
-        // header instead of inflating the zeros.
+    fn gzip_bomb_rejected_before_inflating() {
+        // 16 MiB of zeros behind dimensions declaring 4 GiB. The reader stops at the
+        // dimensions instead of inflating the zeros.
         let mut raw = idx_bytes(&[1 << 16, 1 << 16], &[]);
         raw.resize(raw.len() + (16 << 20), 0);
         let bomb = gzip(&raw);

@@ -329,6 +329,13 @@ impl<'a> Machine<'a> {
             b'p' | b'q' | b'r' | 0x94 => return self.put(opcode),
             b'g' | b'h' | b'j' => self.get(opcode)?,
             0x97 | 0x98 => return Err("out-of-band buffers (protocol 5) are not supported".into()),
+            b'V' | b'S' | b'F' | b'L' | b'P' => {
+                return Err(format!(
+                    "unsupported pickle opcode 0x{opcode:02x} ('{}'), a text opcode of \
+                     protocol 0; save the array with protocol 2 or later",
+                    char::from(opcode)
+                ))
+            }
             _ => return Err(format!("unsupported pickle opcode 0x{opcode:02x}")),
         };
         self.stack.push(value);

@@ -177,3 +177,16 @@ fn deeply_nested_tuples_are_an_error_not_a_stack_overflow() {
     assert_eq!(*offset, 34, "{message}");
     assert!(message.contains("nested at most 32 deep"), "{message}");
 }
+
+#[test]
+fn protocol_0_text_opcode_names_the_protocol() {
+    // `pickle.dumps(..., protocol=0)` writes strings with the text opcode UNICODE ('V').
+    let error = parse_numpy_pickle(b"Vlatin1\np0\n.", Path::new("old.pk")).unwrap_err();
+    let DataError::Pickle { offset, message, .. } = &error else {
+        panic!("expected a pickle error, got {error:?}");
+    };
+
+    assert_eq!(*offset, 0);
+    assert!(message.contains("protocol 0"), "{message}");
+    assert!(message.contains("protocol 2 or later"), "{message}");
+}

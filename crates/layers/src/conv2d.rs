@@ -7,7 +7,10 @@ use rayon::prelude::*;
 
 use crate::init::{seeded_rng, uniform};
 use crate::kernels::{column_sums, product};
-use crate::{check_grad_shape, config_error, no_cache_error, shape_error, Layer, Mode, Result};
+use crate::{
+    check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
+    Result,
+};
 
 const NAME: &str = "conv2d";
 
@@ -46,9 +49,9 @@ pub struct Conv2dConfig {
 /// # Errors
 ///
 /// [`LayerError::Config`](crate::LayerError::Config) for a zero channel count, kernel size or
-/// stride; [`LayerError::Shape`](crate::LayerError::Shape) for an input that is not rank 4, has
-/// the wrong channel count or is smaller than the kernel after padding, or a gradient not shaped
-/// like the output; [`LayerError::NoForwardCache`](crate::LayerError::NoForwardCache) for
+/// stride, or a weight too large to address; [`LayerError::Shape`](crate::LayerError::Shape) for
+/// an input that is not rank 4, has the wrong channel count, is smaller than the kernel after
+/// padding or whose padded size overflows, or a gradient not shaped like the output; [`LayerError::NoForwardCache`](crate::LayerError::NoForwardCache) for
 /// `backward` without a training-mode `forward`.
 ///
 /// # Example
@@ -101,7 +104,7 @@ impl<F: Scalar> Conv2d<F> {
     /// # Errors
     ///
     /// [`LayerError::Config`](crate::LayerError::Config) when a channel count, the kernel size
-    /// or the stride is zero.
+    /// or the stride is zero, or the weight has more entries than `isize::MAX`.
     pub fn new(config: Conv2dConfig, seed: u64) -> Result<Self> {
         let Conv2dConfig { in_channels, out_channels, kernel_size, stride, .. } = config;
         if in_channels == 0 || out_channels == 0 || kernel_size == 0 || stride == 0 {
@@ -109,6 +112,12 @@ impl<F: Scalar> Conv2d<F> {
                 "in_channels, out_channels, kernel_size and stride must be positive, found \
                  {config:?}"
             );
+            return Err(config_error(NAME, reason));
+        }
+        let weight_shape = [out_channels, in_channels, kernel_size, kernel_size];
+        if checked_product(&weight_shape).is_none() {
+            let reason =
+                format!("a weight of shape {weight_shape:?} has too many entries to address");
             return Err(config_error(NAME, reason));
         }
 
@@ -142,14 +151,14 @@ impl<F: Scalar> Conv2d<F> {
     }
 
     /// Returns the output (H', W') for an input (H, W), or `None` when the padded input is
-    /// smaller than the kernel.
+    /// smaller than the kernel or its size overflows `usize`.
     pub fn output_size(&self, height: usize, width: usize) -> Option<(usize, usize)> {
         let Conv2dConfig { kernel_size, stride, padding, .. } = self.config;
-        let padded = (height + 2 * padding, width + 2 * padding);
-        if padded.0 < kernel_size || padded.1 < kernel_size {
-            return None;
-        }
-        Some(((padded.0 - kernel_size) / stride + 1, (padded.1 - kernel_size) / stride + 1))
+        let along = |size: usize| {
+            let padded = padding.checked_mul(2)?.checked_add(size)?;
+            Some(padded.checked_sub(kernel_size)? / stride + 1)
+        };
+        Some((along(height)?, along(width)?))
     }
 
     fn patch_len(&self) -> usize {
@@ -174,9 +183,23 @@ impl<F: Scalar> Conv2d<F> {
         if shape.len() != 4 || shape[1] != self.config.in_channels {
             return Err(shape_error(NAME, expected(), shape));
         }
+        let padding = self.config.padding;
+        if padding.checked_mul(2).and_then(|p| p.checked_add(shape[2].max(shape[3]))).is_none() {
+            let expected = format!("input whose size plus padding 2·{padding} fits in usize");
+            return Err(shape_error(NAME, expected, shape));
+        }
         let (out_height, out_width) = self
             .output_size(shape[2], shape[3])
             .ok_or_else(|| shape_error(NAME, expected(), shape))?;
+        // The im2col matrix holds N·H'·W' rows of C·k·k entries.
+        if checked_product(&[shape[0], out_height, out_width, self.patch_len()]).is_none() {
+            let expected = format!(
+                "input whose im2col matrix, N·{out_height}·{out_width} rows of {} entries, has \
+                 at most isize::MAX entries",
+                self.patch_len()
+            );
+            return Err(shape_error(NAME, expected, shape));
+        }
         Ok(Geometry { batch: shape[0], height: shape[2], width: shape[3], out_height, out_width })
     }
 }

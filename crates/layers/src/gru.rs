@@ -1,16 +1,20 @@
 //! Single-layer, batch-first gated recurrent unit with PyTorch's `nn.GRU` equations and full
 //! backpropagation through time.
 
-use handgrad_tensor::linalg::gemm_into;
 use handgrad_tensor::{Param, Scalar};
+use std::any::TypeId;
+
 use ndarray::{
     s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Ix2,
     Ix3, Zip,
 };
 
 use crate::init::{seeded_rng, uniform};
-use crate::kernels::{column_sums, product, to_matrix};
-use crate::{check_grad_shape, config_error, no_cache_error, shape_error, Layer, Mode, Result};
+use crate::kernels::{column_sums, gemm_split, product, to_matrix};
+use crate::{
+    check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
+    Result,
+};
 
 const NAME: &str = "gru";
 
@@ -82,11 +86,19 @@ impl<F: Scalar> Gru<F> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::Config`](crate::LayerError::Config) when either size is zero.
+    /// [`LayerError::Config`](crate::LayerError::Config) when either size is zero or a weight
+    /// has more entries than `isize::MAX`.
     pub fn new(input_size: usize, hidden_size: usize, seed: u64) -> Result<Self> {
         if input_size == 0 || hidden_size == 0 {
             let reason = format!(
                 "input_size and hidden_size must be positive, found {input_size} and {hidden_size}"
+            );
+            return Err(config_error(NAME, reason));
+        }
+        let widest = input_size.max(hidden_size);
+        if checked_product(&[3, hidden_size, widest]).is_none() {
+            let reason = format!(
+                "weights of shape [3·{hidden_size}, {widest}] have too many entries to address"
             );
             return Err(config_error(NAME, reason));
         }
@@ -196,14 +208,7 @@ impl<F: Scalar> Layer<F> for Gru<F> {
                 zero_state.view()
             } else {
                 let previous = before.index_axis(Axis(1), t - 1);
-                gemm_into(
-                    F::one(),
-                    &previous,
-                    &weight_hh.t(),
-                    F::zero(),
-                    &mut recurrent.view_mut(),
-                )
-                .expect("(N, H)·(H, 3H) fits (N, 3H)");
+                gemm_split(previous, weight_hh.t(), F::zero(), recurrent.view_mut());
                 previous
             };
             let step = StepInput {
@@ -255,14 +260,7 @@ impl<F: Scalar> Layer<F> for Gru<F> {
             );
             if t > 0 {
                 let grad_hidden_side = grad_recurrent.index_axis(Axis(0), t);
-                gemm_into(
-                    F::one(),
-                    &grad_hidden_side,
-                    &weight_hh,
-                    F::one(),
-                    &mut carried.view_mut(),
-                )
-                .expect("(N, 3H)·(3H, H) fits (N, H)");
+                gemm_split(grad_hidden_side, weight_hh.view(), F::one(), carried.view_mut());
             }
             grad_state = carried;
         }
@@ -331,7 +329,7 @@ fn forward_row<F: Scalar>(
         let reset = sigmoid(projected[j] + bias_ih[j] + recurrent[j] + bias_hh[j]);
         let update = sigmoid(projected[h + j] + bias_ih[h + j] + recurrent[h + j] + bias_hh[h + j]);
         let hidden_candidate = recurrent[2 * h + j] + bias_hh[2 * h + j];
-        let new = (projected[2 * h + j] + bias_ih[2 * h + j] + reset * hidden_candidate).tanh();
+        let new = tanh(projected[2 * h + j] + bias_ih[2 * h + j] + reset * hidden_candidate);
 
         hidden[j] = (one - update) * new + update * previous[j];
         gates[j] = reset;
@@ -408,10 +406,61 @@ fn sigmoid<F: Scalar>(x: F) -> F {
     F::one() / (F::one() + (-x).exp())
 }
 
+/// Hyperbolic tangent; in f32 through `exp`, which is several times faster than the `expm1`
+/// that the C library's `tanhf` calls, and in f64 the library's `tanh`.
+///
+/// For |x| ≥ 1/4, tanh |x| = 1 − 2 / (e^{2|x|} + 1) loses at most a factor 4 to cancellation;
+/// below, the Taylor series to x⁹ has a truncation error under 1e-8 relative. The result stays
+/// within 1e-6 relative of the exact value (tested against f64 below).
+fn tanh<F: Scalar>(x: F) -> F {
+    if TypeId::of::<F>() != TypeId::of::<f32>() {
+        return x.tanh();
+    }
+    let constant = F::from_f64_lossy;
+    let magnitude = x.abs();
+    if magnitude < constant(0.25) {
+        let square = x * x;
+        let series = constant(-17.0 / 315.0) + square * constant(62.0 / 2835.0);
+        let series = constant(2.0 / 15.0) + square * series;
+        let series = constant(-1.0 / 3.0) + square * series;
+        return x + x * square * series;
+    }
+    let two = constant(2.0);
+    let value = F::one() - two / ((two * magnitude).exp() + F::one());
+    if x < F::zero() {
+        -value
+    } else {
+        value
+    }
+}
+
 fn contiguous<'a, F>(row: &ArrayView1<'a, F>) -> &'a [F] {
     row.to_slice().expect("GRU rows are contiguous")
 }
 
 fn contiguous_mut<F>(row: ArrayViewMut1<'_, F>) -> &mut [F] {
     row.into_slice().expect("GRU rows are contiguous")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tanh;
+
+    /// The f32 `tanh` against the f64 library function, on a grid over [−12, 12] refined near 0,
+    /// where the series and the `exp` formula meet, and on special values.
+    #[test]
+    fn f32_tanh_is_within_a_millionth_relative() {
+        let grid = (-120_000..=120_000).map(|i| i as f32 * 1e-4);
+        let near_zero = (-30_000..=30_000).map(|i| i as f32 * 1e-5);
+        let tiny = [1e-30_f32, -1e-30, 1e-10, f32::MIN_POSITIVE, 0.25, -0.25, 0.249_999_98];
+        for x in grid.chain(near_zero).chain(tiny) {
+            let exact = f64::from(x).tanh();
+            let error = (f64::from(tanh(x)) - exact).abs();
+            assert!(error <= 1e-6 * exact.abs(), "tanh({x}) = {}, exact {exact}", tanh(x));
+        }
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert!(tanh(f32::NAN).is_nan());
+        assert_eq!(tanh(0.0_f32), 0.0);
+    }
 }

@@ -129,6 +129,15 @@ pub(crate) fn config_error(layer: &str, reason: impl Into<String>) -> LayerError
     LayerError::Config { layer: layer.to_string(), reason: reason.into() }
 }
 
+/// Multiplies sizes, `None` when the product exceeds `isize::MAX`, the most elements an
+/// array can address.
+pub(crate) fn checked_product(sizes: &[usize]) -> Option<usize> {
+    sizes
+        .iter()
+        .try_fold(1usize, |total, &size| total.checked_mul(size))
+        .filter(|&total| isize::try_from(total).is_ok())
+}
+
 /// Builds the error for a `backward` without a cached training-mode `forward`.
 pub(crate) fn no_cache_error(layer: &str) -> LayerError {
     LayerError::NoForwardCache { layer: layer.to_string() }

@@ -5,7 +5,10 @@ use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, IxDyn};
 
 use crate::init::{seeded_rng, uniform};
 use crate::kernels::{add_row_bias, column_sums, matrix_view, product, to_matrix};
-use crate::{check_grad_shape, config_error, no_cache_error, shape_error, Layer, Mode, Result};
+use crate::{
+    check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
+    Result,
+};
 
 const NAME: &str = "linear";
 
@@ -58,12 +61,19 @@ impl<F: Scalar> Linear<F> {
     ///
     /// # Errors
     ///
-    /// [`LayerError::Config`](crate::LayerError::Config) when either size is zero.
+    /// [`LayerError::Config`](crate::LayerError::Config) when either size is zero or the weight
+    /// has more entries than `isize::MAX`.
     pub fn new(in_features: usize, out_features: usize, seed: u64) -> Result<Self> {
         if in_features == 0 || out_features == 0 {
             let reason = format!(
                 "in_features and out_features must be positive, found {in_features} and \
                  {out_features}"
+            );
+            return Err(config_error(NAME, reason));
+        }
+        if checked_product(&[out_features, in_features]).is_none() {
+            let reason = format!(
+                "a weight of shape [{out_features}, {in_features}] has too many entries to address"
             );
             return Err(config_error(NAME, reason));
         }

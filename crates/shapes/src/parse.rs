@@ -45,13 +45,27 @@ pub fn parse(text: &str) -> Result<Graph> {
 /// Reads and parses a description file; errors carry the file's path.
 ///
 /// # Errors
-/// [`ErrorKind::Io.into()`] when the file cannot be read, else the [`parse`] error inside
-/// [`ErrorKind::InFile.into()`].
+/// [`ErrorKind::Io`] when the file cannot be read, else, inside
+/// [`ErrorKind::InFile`], a syntax error naming the line and byte offset of text that is
+/// not UTF-8 or the [`parse`] error.
 pub fn parse_file(path: &Path) -> Result<Graph> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|error| ErrorKind::Io { path: path.to_path_buf(), message: error.to_string() })?;
-    parse(&text)
-        .map_err(|error| ErrorKind::InFile { path: path.to_path_buf(), source: error }.into())
+    let in_file = |error| ErrorKind::InFile { path: path.to_path_buf(), source: error }.into();
+    let text = std::str::from_utf8(&bytes).map_err(|error| in_file(not_utf8(&bytes, &error)))?;
+    parse(text).map_err(in_file)
+}
+
+/// Names the line and byte offset of the first byte that is not UTF-8.
+fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> ShapeError {
+    let offset = error.valid_up_to();
+    let line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+    ErrorKind::Syntax {
+        site: Site::new(Some(line), ""),
+        expected: "UTF-8 text".to_string(),
+        found: format!("byte 0x{:02x} at offset {offset}", bytes[offset]),
+    }
+    .into()
 }
 
 /// One `key=value` setting with the spelling the line used.

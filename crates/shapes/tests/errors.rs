@@ -229,3 +229,14 @@ fn file_errors_name_the_file() {
     let missing = handgrad_shapes::analyze_file(&path).unwrap_err();
     assert!(matches!(missing.kind(), ErrorKind::Io { .. }), "{missing:?}");
 }
+
+#[test]
+fn non_utf8_file_names_line_and_offset() {
+    let path =
+        std::env::temp_dir().join(format!("handgrad-shapes-utf8-{}.txt", std::process::id()));
+    std::fs::write(&path, b"x = input(c=1, h=4, w=4)\nrelu # caf\xe9\n").unwrap();
+    let error = handgrad_shapes::analyze_file(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(error.kind(), ErrorKind::InFile { .. }), "{error:?}");
+    assert_mentions(&error, &[path.to_str().unwrap(), "line 2", "UTF-8", "0xe9", "offset 35"]);
+}

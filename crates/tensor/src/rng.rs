@@ -154,6 +154,11 @@ impl NumpyRng {
     /// Returns an array of standard normal draws filled in C order, as `np.random.randn(*shape)`.
     ///
     /// An empty `shape` gives a zero-dimensional array holding one draw.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the product of `shape` exceeds `isize::MAX`, as every ndarray constructor
+    /// does; numpy raises `ValueError` there.
     pub fn randn(&mut self, shape: &[usize]) -> ArrayD<f64> {
         ArrayD::from_shape_simple_fn(IxDyn(shape), || self.standard_normal())
     }
