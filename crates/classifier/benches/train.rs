@@ -1,9 +1,9 @@
 //! Training throughput on MNIST against the numpy peer, `reference/two_layer_net.py bench`.
 //!
 //! Measures iterations per second of batch 200 with 250 hidden units, for one configuration on
-//! one thread and for a grid search with one configuration per rayon thread, then runs the numpy
-//! script on the same data, once with OpenBLAS's default threads and once with one, and prints
-//! the ratios. Run with `cargo bench -p handgrad-classifier`.
+//! one and on two rayon threads and for a grid search with one configuration per rayon thread,
+//! then runs the numpy script on the same data with OpenBLAS's default threads, one thread and
+//! two threads, and prints the ratios at equal thread counts. Run with `cargo bench -p handgrad-classifier`.
 //!
 //! Settings: `HANDGRAD_BENCH_ITERS` (default 300) timed iterations per configuration,
 //! `HANDGRAD_PYTHON` (default `/opt/bench/bin/python`) the interpreter with numpy. The numpy run
@@ -36,8 +36,10 @@ fn main() {
     let iters =
         std::env::var("HANDGRAD_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
 
-    let single = single_thread(&features, iters);
+    let single = on_threads(&features, iters, 1);
     println!("handgrad, 1 thread: {single:.1} iterations/s (batch {BATCH}, hidden {HIDDEN}, {iters} iterations)");
+    let double = on_threads(&features, iters, 2);
+    println!("handgrad, 2 threads: {double:.1} iterations/s");
 
     let threads = rayon::current_num_threads();
     let parallel = parallel_search(&features, iters, threads);
@@ -45,11 +47,15 @@ fn main() {
 
     let numpy_default = numpy(&mnist_dir, iters, None);
     let numpy_single = numpy(&mnist_dir, iters, Some(1));
-    let (Some(numpy_default), Some(numpy_single)) = (numpy_default, numpy_single) else {
+    let numpy_double = numpy(&mnist_dir, iters, Some(2));
+    let (Some(numpy_default), Some(numpy_single), Some(numpy_double)) =
+        (numpy_default, numpy_single, numpy_double)
+    else {
         println!("numpy peer unavailable; no ratio");
         return;
     };
     println!("ratio, 1 thread against numpy on 1 BLAS thread: {:.2}", single / numpy_single);
+    println!("ratio, 2 threads against numpy on 2 BLAS threads: {:.2}", double / numpy_double);
     println!(
         "ratio, 1 thread against numpy on default BLAS threads: {:.2}",
         single / numpy_default
@@ -61,8 +67,10 @@ fn main() {
     );
 }
 
-fn single_thread(features: &MnistFeatures, iters: usize) -> f64 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool builds");
+/// Trains one configuration on a pool of `threads` rayon threads and returns its iterations per
+/// second.
+fn on_threads(features: &MnistFeatures, iters: usize, threads: usize) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool builds");
     pool.install(|| {
         let mut rng = NumpyRng::new(0);
         let mut net = TwoLayerNet::init(784, HIDDEN, NUM_CLASSES, 1e-4, &mut rng).unwrap();

@@ -221,7 +221,7 @@ impl SparseSets {
         if !sparse::layouts_fit(net) {
             return None;
         }
-        let offsets = sparse::majority_offsets(&sets.x);
+        let offsets = sparse::common_offsets(&sets.x);
         let train = OffsetRows::new(&sets.x, offsets.clone());
         if train.density() > sparse::MAX_DENSITY {
             return None;
