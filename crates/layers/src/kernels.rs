@@ -48,9 +48,9 @@ pub(crate) fn product<F: Scalar>(a: &ArrayView2<'_, F>, b: &ArrayView2<'_, F>) -
 
 /// Computes `c = a · b + beta · c` through [`handgrad_tensor::linalg::gemm_into`].
 ///
-/// The engine runs each product on one thread; a large product is cut into as many blocks of
-/// rows (or columns, when `c` is wider than tall) as the rayon pool has threads, and the blocks
-/// run in parallel. Shapes must agree: the layers check them before multiplying.
+/// The engine runs each product on one thread. A large product is therefore cut into as many
+/// blocks of rows (of columns when `c` is wider than tall) as the rayon pool has threads, and
+/// the blocks run in parallel. Shapes must agree: the layers check them before multiplying.
 pub(crate) fn gemm_split<F: Scalar>(
     a: ArrayView2<'_, F>,
     b: ArrayView2<'_, F>,
