@@ -62,8 +62,7 @@ pub fn analyze(graph: &Graph) -> Result<Summary> {
 /// [`analyze`] error inside [`ErrorKind::InFile`].
 pub fn analyze_file(path: &Path) -> Result<Summary> {
     let graph = crate::parse::parse_file(path)?;
-    analyze(&graph)
-        .map_err(|error| ErrorKind::InFile { path: path.to_path_buf(), source: error }.into())
+    analyze(&graph).map_err(|error| ErrorKind::InFile { path: path.to_path_buf(), error }.into())
 }
 
 /// Shape, counts and receptive field of one node.

@@ -139,6 +139,9 @@ pub enum ErrorKind {
     Io { path: PathBuf, message: String },
 
     /// An error inside a description file, with the file's path.
-    #[error("{path}: {source}")]
-    InFile { path: PathBuf, source: ShapeError },
+    ///
+    /// The inner error is part of the message and not reported again as a `source`, so chained
+    /// printers such as anyhow's `{:#}` show it once.
+    #[error("{path}: {error}")]
+    InFile { path: PathBuf, error: ShapeError },
 }

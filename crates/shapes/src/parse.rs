@@ -51,7 +51,7 @@ pub fn parse(text: &str) -> Result<Graph> {
 pub fn parse_file(path: &Path) -> Result<Graph> {
     let bytes = std::fs::read(path)
         .map_err(|error| ErrorKind::Io { path: path.to_path_buf(), message: error.to_string() })?;
-    let in_file = |error| ErrorKind::InFile { path: path.to_path_buf(), source: error }.into();
+    let in_file = |error| ErrorKind::InFile { path: path.to_path_buf(), error }.into();
     let text = std::str::from_utf8(&bytes).map_err(|error| in_file(not_utf8(&bytes, &error)))?;
     parse(text).map_err(in_file)
 }

@@ -2,8 +2,8 @@
 //! MNIST hyperparameter search (TODO#8) with two runs beyond the reference.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
+use anyhow::Context as _;
 use handgrad_classifier::mnist::{MnistFeatures, NUM_CLASSES};
 use handgrad_classifier::reference::{self, ReferenceReport};
 use handgrad_classifier::search::{
@@ -11,6 +11,7 @@ use handgrad_classifier::search::{
 };
 use handgrad_classifier::{TrainConfig, TrainHistory, TwoLayerNet};
 use handgrad_data::mnist::{self, Mnist, MnistSource};
+use handgrad_data::DataError;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 
@@ -102,7 +103,7 @@ fn toy_checks(report: &ReferenceReport) -> Vec<Check> {
 
 /// Runs the MNIST hyperparameter search (TODO#8), then momentum and longer training.
 pub fn run_mnist(ctx: &Context) -> anyhow::Result<TaskOutput> {
-    let mnist = match load_mnist(ctx) {
+    let mnist = match load_mnist(ctx)? {
         Ok(mnist) => mnist,
         Err(reason) => return Ok(TaskOutput { skipped: Some(reason), ..TaskOutput::default() }),
     };
@@ -140,32 +141,39 @@ pub fn run_mnist(ctx: &Context) -> anyhow::Result<TaskOutput> {
 }
 
 /// Finds MNIST in the data folder, the cache, or by downloading into the cache.
-fn load_mnist(ctx: &Context) -> Result<Mnist, String> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
+///
+/// Returns `Ok(Err(reason))` when MNIST is unavailable, so the task is skipped, and `Err` when a
+/// file that is present cannot be read, so the task fails with the reader's error instead of
+/// downloading over it.
+fn load_mnist(ctx: &Context) -> anyhow::Result<Result<Mnist, String>> {
+    let mut missing_folder = String::new();
     if let Some(dir) = &ctx.data_dir {
-        candidates.extend([dir.clone(), dir.join("mnist"), dir.join("mnist-t10k")]);
-    }
-    for dir in &candidates {
-        if let Ok(mnist) = Mnist::load(dir) {
-            return Ok(mnist);
+        if !dir.is_dir() {
+            missing_folder = format!("the data folder {} does not exist; ", dir.display());
+        }
+        for candidate in [dir.clone(), dir.join("mnist"), dir.join("mnist-t10k")] {
+            match Mnist::load(&candidate) {
+                Ok(mnist) => return Ok(Ok(mnist)),
+                Err(DataError::MissingFiles { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
     }
 
     let cache = ctx.cache_dir.join("mnist");
     let cached = Mnist::load(&cache).ok();
     if let Some(mnist) = cached.as_ref().filter(|m| m.source == MnistSource::Full) {
-        return Ok(mnist.clone());
+        return Ok(Ok(mnist.clone()));
     }
     match mnist::fetch(&cache, &mut |_, _| {}) {
-        Ok(dir) => {
-            Mnist::load(&dir).map_err(|error| format!("downloaded MNIST does not load: {error}"))
-        }
-        Err(error) => cached.ok_or_else(|| {
+        Ok(dir) => Ok(Ok(Mnist::load(&dir).context("downloaded MNIST does not load")?)),
+        Err(error) => Ok(cached.ok_or_else(|| {
             format!(
-                "MNIST not found in the data folder or {} and the download failed: {error}",
+                "{missing_folder}MNIST not found in the data folder or {} and the download \
+                 failed: {error}",
                 cache.display()
             )
-        }),
+        })),
     }
 }
 
