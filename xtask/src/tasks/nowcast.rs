@@ -3,9 +3,10 @@
 //! counts, baseline margins and exact resumption from a checkpoint.
 //!
 //! Data: the real set from `--data-dir` (or its `nowcast/` folder) when its month files are
-//! there, else the synthetic set. A full run uses a tenth of the sequences of each split, so
-//! that five models train for 10 epochs in about half an hour on 2 cores (an estimate from the
-//! benchmark's seconds per batch). A `--quick` run uses 400 training sequences and 2 epochs.
+//! there, else the synthetic set. A full run uses a tenth of the sequences of each split, on
+//! which five models train for 10 epochs in about 5 minutes (280 s measured on the 2-core
+//! development machine while it ran other builds). A `--quick` run uses 400 training sequences
+//! and 2 epochs.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
