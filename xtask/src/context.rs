@@ -1,4 +1,4 @@
-//! What every reproduce task receives and returns.
+//! The settings every reproduce task receives and the results it returns.
 
 use std::path::PathBuf;
 
@@ -18,7 +18,7 @@ pub struct Context {
 /// One checked number: printed as a table row and written to the report.
 #[derive(Debug, Clone)]
 pub struct Check {
-    /// What was measured, such as `"dz/dw0"`.
+    /// Name of the measured quantity, such as `"dz/dw0"`.
     pub name: String,
     /// The value this run computed, formatted.
     pub value: String,
@@ -50,7 +50,7 @@ impl Check {
     }
 }
 
-/// What a task produced.
+/// Checks, report section and skip reason produced by one task.
 #[derive(Debug, Clone, Default)]
 pub struct TaskOutput {
     /// Checked numbers, in the order they are printed.

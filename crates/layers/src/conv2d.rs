@@ -226,7 +226,7 @@ impl<F: Scalar> Layer<F> for Conv2d<F> {
         let weight_grad = product(&grad_rows.t(), &cache.cols.view());
         self.weight.grad = weight_grad
             .into_shape_with_order(IxDyn(self.weight.value.shape()))
-            .expect("(O, C·k·k) holds O·C·k·k entries");
+            .expect("(O, C·k·k) contains O·C·k·k entries");
         self.bias.grad = column_sums(&grad_rows.view()).into_dyn();
 
         let grad_cols = product(&grad_rows.view(), &self.weight_matrix());

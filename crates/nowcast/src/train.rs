@@ -411,7 +411,7 @@ fn check_resume(config: &TrainConfig, state: &TrainState) -> Result<()> {
     }
     if state.report.history.len() >= config.epochs {
         return Err(TrainError::Config(format!(
-            "the checkpoint already holds {} epochs; ask for more than that to resume",
+            "the checkpoint already contains {} epochs; set more epochs than that to resume",
             state.report.history.len()
         )));
     }

@@ -61,7 +61,7 @@ pub enum ErrorKind {
     #[error("{site}: syntax error, expected {expected}, found {found}")]
     Syntax { site: Site, expected: String, found: String },
 
-    /// The operation name is not one this crate knows.
+    /// An operation name that the parser does not recognise.
     #[error("{site}: unknown operation `{op}`; known operations: {known}")]
     UnknownOperation { site: Site, op: String, known: String },
 

@@ -212,7 +212,7 @@ fn train_model(
             let loaded = checkpoint::load(path)?;
             if loaded.model.config().kind != kind {
                 bail!(
-                    "{} holds a {} model, not {}",
+                    "{} contains a {} model, not {}",
                     path.display(),
                     loaded.model.config().kind.name(),
                     kind.name()
