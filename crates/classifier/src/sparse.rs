@@ -147,6 +147,15 @@ pub(crate) fn layouts_fit(net: &TwoLayerNet) -> bool {
     net.w1.is_standard_layout() && net.w2.is_standard_layout()
 }
 
+/// Runs `kernel` compiled for the widest instruction set that the processor supports.
+///
+/// `pulp` compiles only what is inlined into [`pulp::WithSimd::with_simd`] for each instruction
+/// set. A closure's body is not inlined there (it stays baseline SSE2 code), so every kernel is a
+/// struct whose `with_simd` is `#[inline(always)]`, as are the helpers it calls.
+fn vectorized<K: pulp::WithSimd>(kernel: K) -> K::Output {
+    pulp::Arch::new().dispatch(kernel)
+}
+
 /// Runs the forward pass over rows `rows` of `x`: fills `z1`, `h1` and `scores` of `ws`, which
 /// must have `rows.len()` rows.
 pub(crate) fn forward(
@@ -160,13 +169,7 @@ pub(crate) fn forward(
     let hidden = net.hidden_size();
     sparse.base.assign(&net.b1);
     let base = sparse.base.as_slice_mut().expect("owned vector");
-    pulp::Arch::new().dispatch(|| {
-        for (&offset, w1_row) in x.offsets.iter().zip(w1.chunks_exact(hidden)) {
-            if offset != 0.0 {
-                axpy(base, offset, w1_row);
-            }
-        }
-    });
+    vectorized(OffsetProduct { base, offsets: x.offsets.as_slice().expect("owned"), w1, hidden });
 
     let base = sparse.base.as_slice().expect("owned vector");
     let z1 = ws.z1.as_slice_mut().expect("owned matrix");
@@ -174,25 +177,96 @@ pub(crate) fn forward(
     let tasks =
         z1.par_chunks_mut(hidden * ROWS_PER_TASK).zip(h1.par_chunks_mut(hidden * ROWS_PER_TASK));
     tasks.zip(rows.par_chunks(ROWS_PER_TASK)).for_each(|((z1, h1), rows)| {
-        pulp::Arch::new().dispatch(|| {
-            let pairs = z1.chunks_exact_mut(hidden).zip(h1.chunks_exact_mut(hidden));
-            for ((z, h), &row) in pairs.zip(rows) {
-                z.copy_from_slice(base);
-                let (columns, values) = x.row(row);
-                gather_rows(z, columns, values, w1, hidden);
-                for (h, &z) in h.iter_mut().zip(z.iter()) {
-                    *h = z.max(0.0);
-                }
-            }
-        });
+        vectorized(HiddenRows { x, rows, base, w1, hidden, z1, h1 });
     });
 
     kernels::second_layer_forward(net, ws);
 }
 
+/// `base += sum_j offsets[j] W1[j, ..]`: the hidden pre-activation shared by every row.
+struct OffsetProduct<'a> {
+    base: &'a mut [f64],
+    offsets: &'a [f64],
+    w1: &'a [f64],
+    hidden: usize,
+}
+
+impl pulp::WithSimd for OffsetProduct<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for (&offset, w1_row) in self.offsets.iter().zip(self.w1.chunks_exact(self.hidden)) {
+            if offset != 0.0 {
+                axpy(self.base, offset, w1_row);
+            }
+        }
+    }
+}
+
+/// `z1 = base + S[rows] W1` and `h1 = max(0, z1)` for one task's rows.
+struct HiddenRows<'a> {
+    x: &'a OffsetRows,
+    rows: &'a [usize],
+    base: &'a [f64],
+    w1: &'a [f64],
+    hidden: usize,
+    z1: &'a mut [f64],
+    h1: &'a mut [f64],
+}
+
+impl pulp::WithSimd for HiddenRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let hidden = self.hidden;
+        let pairs = self.z1.chunks_exact_mut(hidden).zip(self.h1.chunks_exact_mut(hidden));
+        for ((z, h), &row) in pairs.zip(self.rows) {
+            z.copy_from_slice(self.base);
+            let (columns, values) = self.x.row(row);
+            gather_rows(z, columns, values, self.w1, hidden);
+            for (h, &z) in h.iter_mut().zip(z.iter()) {
+                *h = z.max(0.0);
+            }
+        }
+    }
+}
+
 /// Returns the mean loss over rows `rows` of `x` with labels `labels` and fills `grads`.
+///
+/// Training steps `W1` inside [`step_first_layer`] instead; the tests compare both with the
+/// dense passes.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_and_gradients(
+    net: &TwoLayerNet,
+    x: &OffsetRows,
+    rows: &[usize],
+    labels: &[usize],
+    reg: f64,
+    ws: &mut Workspace,
+    sparse: &mut SparseWorkspace,
+    grads: &mut Gradients,
+) -> Result<f64> {
+    let data_loss = backward_to_hidden(net, x, rows, labels, reg, ws, sparse, grads)?;
+
+    let hidden = net.hidden_size();
+    let w1 = net.w1.as_slice().expect("layouts_fit checked");
+    let dw1 = grads.w1.as_slice_mut().expect("owned matrix");
+    let pass = FirstLayerPass::new(x, ws, sparse, grads.b1.as_slice().expect("owned vector"), reg);
+    let tasks =
+        dw1.par_chunks_mut(hidden * ROWS_PER_TASK).zip(w1.par_chunks(hidden * ROWS_PER_TASK));
+    tasks.enumerate().for_each(|(task, (dw1, w1))| {
+        vectorized(GradientRows { pass: &pass, first: task * ROWS_PER_TASK, dw1, w1 });
+    });
+    Ok(data_loss + kernels::regularization(net, reg))
+}
+
+/// Runs the forward pass and the backward pass down to the hidden layer: fills `dW2`, `db2`,
+/// `db1`, `ws.dz1`, and lists the minibatch's entries by column. Returns the mean data loss.
+#[allow(clippy::too_many_arguments)]
+fn backward_to_hidden(
     net: &TwoLayerNet,
     x: &OffsetRows,
     rows: &[usize],
@@ -205,53 +279,178 @@ pub(crate) fn loss_and_gradients(
     forward(net, x, rows, ws, sparse);
     let (data_loss, dscores) = handgrad_losses::softmax_cross_entropy(&ws.scores.view(), labels)?;
     kernels::backward_to_hidden(net, &dscores.view(), reg, ws, grads);
-    first_layer_weight_gradient(net, x, rows, reg, ws, sparse, grads);
-    Ok(data_loss + kernels::regularization(net, reg))
+    sort_by_column(x, rows, sparse);
+    Ok(data_loss)
 }
 
-/// Sets `dW1 = S^T dz1 + c db1^T + reg W1`, with `db1 = 1^T dz1` already in `grads`.
-fn first_layer_weight_gradient(
-    net: &TwoLayerNet,
+/// One SGD step of the first-layer weights, `W1 -= learning_rate * step`, where `step` is the
+/// gradient or, with momentum, `v = momentum v + gradient`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Update {
+    pub learning_rate: f64,
+    pub momentum: f64,
+}
+
+/// Computes the loss and gradients over rows `rows` of `x` and steps `W1` in the same pass, row
+/// by row, without storing `dW1`. The other gradients land in `grads` for the caller to apply.
+///
+/// `w1_squares` must be `|W1|^2` of the current weights and is set to that of the updated
+/// ones. `velocity` is the momentum buffer of `W1` when `update.momentum > 0`. Returns the loss
+/// before the step; when it is not finite, nothing is updated.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step_first_layer(
+    net: &mut TwoLayerNet,
     x: &OffsetRows,
     rows: &[usize],
+    labels: &[usize],
     reg: f64,
-    ws: &Workspace,
+    update: Update,
+    w1_squares: &mut f64,
+    velocity: Option<&mut ndarray::Array2<f64>>,
+    ws: &mut Workspace,
     sparse: &mut SparseWorkspace,
     grads: &mut Gradients,
-) {
-    sort_by_column(x, rows, sparse);
+) -> Result<f64> {
+    let data_loss = backward_to_hidden(net, x, rows, labels, reg, ws, sparse, grads)?;
+    let w2_squares = net.w2.iter().map(|v| v * v).sum::<f64>();
+    let loss = data_loss + 0.5 * reg * (*w1_squares + w2_squares);
+    if !loss.is_finite() {
+        return Ok(loss);
+    }
 
     let hidden = net.hidden_size();
-    let w1 = net.w1.as_slice().expect("layouts_fit checked");
-    let dz1 = ws.dz1.as_slice().expect("owned matrix");
-    let db1 = grads.b1.as_slice().expect("owned vector");
-    let dw1 = grads.w1.as_slice_mut().expect("owned matrix");
-    let sparse = &*sparse;
-    let tasks =
-        dw1.par_chunks_mut(hidden * ROWS_PER_TASK).zip(w1.par_chunks(hidden * ROWS_PER_TASK));
-    tasks.enumerate().for_each(|(task, (dw1, w1))| {
-        pulp::Arch::new().dispatch(|| {
-            let first = task * ROWS_PER_TASK;
-            let pairs = dw1.chunks_exact_mut(hidden).zip(w1.chunks_exact(hidden));
-            for (j, (dw, w)) in (first..).zip(pairs) {
-                let offset = x.offsets[j];
-                for ((d, &w), &g) in dw.iter_mut().zip(w).zip(db1) {
-                    *d = reg * w + offset * g;
+    let chunk = hidden * ROWS_PER_TASK;
+    let w1 = net.w1.as_slice_mut().expect("layouts_fit checked");
+    let pass = FirstLayerPass::new(x, ws, sparse, grads.b1.as_slice().expect("owned vector"), reg);
+    let velocity = velocity.map(|v| v.as_slice_mut().expect("owned matrix"));
+    let velocity_chunks = velocity.into_iter().flat_map(|v| v.chunks_mut(chunk).map(Some));
+    let mut tasks: Vec<(&mut [f64], Option<&mut [f64]>)> =
+        w1.chunks_mut(chunk).zip(velocity_chunks.chain(std::iter::repeat_with(|| None))).collect();
+    let squares: Vec<f64> = tasks
+        .par_iter_mut()
+        .enumerate()
+        .map_init(
+            || vec![0.0; hidden],
+            |scratch, (task, (w1, velocity))| {
+                let first = task * ROWS_PER_TASK;
+                let velocity = velocity.as_deref_mut();
+                vectorized(UpdateRows { pass: &pass, first, w1, velocity, scratch, update })
+            },
+        )
+        .collect();
+    // Summed in task order, so the result does not depend on the thread count.
+    *w1_squares = squares.iter().sum();
+    Ok(loss)
+}
+
+/// What every row of the first-layer weight gradient reads:
+/// `dW1[j] = reg W1[j] + c[j] db1 + sum over column j of S[b, j] dz1[b]`.
+struct FirstLayerPass<'a> {
+    offsets: &'a [f64],
+    column_starts: &'a [usize],
+    batch_rows: &'a [u32],
+    batch_values: &'a [f64],
+    dz1: &'a [f64],
+    db1: &'a [f64],
+    reg: f64,
+}
+
+impl<'a> FirstLayerPass<'a> {
+    fn new(
+        x: &'a OffsetRows,
+        ws: &'a Workspace,
+        sparse: &'a SparseWorkspace,
+        db1: &'a [f64],
+        reg: f64,
+    ) -> Self {
+        Self {
+            offsets: x.offsets.as_slice().expect("owned vector"),
+            column_starts: &sparse.column_starts,
+            batch_rows: &sparse.batch_rows,
+            batch_values: &sparse.batch_values,
+            dz1: ws.dz1.as_slice().expect("owned matrix"),
+            db1,
+            reg,
+        }
+    }
+
+    /// Writes `dW1[j]` into `out`, given `w = W1[j]`.
+    #[inline(always)]
+    fn gradient_row(&self, j: usize, w: &[f64], out: &mut [f64]) {
+        let offset = self.offsets[j];
+        for ((d, &w), &g) in out.iter_mut().zip(w).zip(self.db1) {
+            *d = self.reg * w + offset * g;
+        }
+        let range = self.column_starts[j]..self.column_starts[j + 1];
+        let (rows, values) = (&self.batch_rows[range.clone()], &self.batch_values[range]);
+        gather_rows(out, rows, values, self.dz1, self.db1.len());
+    }
+}
+
+/// `dW1` for one task's rows, starting at row `first`.
+#[cfg(test)]
+struct GradientRows<'a> {
+    pass: &'a FirstLayerPass<'a>,
+    first: usize,
+    dw1: &'a mut [f64],
+    w1: &'a [f64],
+}
+
+#[cfg(test)]
+impl pulp::WithSimd for GradientRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let hidden = self.pass.db1.len();
+        let pairs = self.dw1.chunks_exact_mut(hidden).zip(self.w1.chunks_exact(hidden));
+        for (j, (dw, w)) in (self.first..).zip(pairs) {
+            self.pass.gradient_row(j, w, dw);
+        }
+    }
+}
+
+/// The SGD step of one task's rows of `W1`; returns `|W1|^2` of the updated rows.
+struct UpdateRows<'a> {
+    pass: &'a FirstLayerPass<'a>,
+    first: usize,
+    w1: &'a mut [f64],
+    velocity: Option<&'a mut [f64]>,
+    scratch: &'a mut [f64],
+    update: Update,
+}
+
+impl pulp::WithSimd for UpdateRows<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(mut self, _simd: S) -> f64 {
+        let hidden = self.pass.db1.len();
+        let Update { learning_rate, momentum } = self.update;
+        let mut squares = [0.0; LANES];
+        for (row, w) in self.w1.chunks_exact_mut(hidden).enumerate() {
+            self.pass.gradient_row(self.first + row, w, self.scratch);
+            let step: &[f64] = match self.velocity.as_deref_mut() {
+                Some(velocity) => {
+                    let v = &mut velocity[row * hidden..(row + 1) * hidden];
+                    for (v, &g) in v.iter_mut().zip(self.scratch.iter()) {
+                        *v = momentum * *v + g;
+                    }
+                    v
                 }
-                let range = sparse.column_starts[j]..sparse.column_starts[j + 1];
-                let (batch_rows, values) =
-                    (&sparse.batch_rows[range.clone()], &sparse.batch_values[range]);
-                gather_rows(dw, batch_rows, values, dz1, hidden);
-            }
-        });
-    });
+                None => &*self.scratch,
+            };
+            descend(w, step, learning_rate, &mut squares);
+        }
+        squares.iter().sum()
+    }
 }
 
 /// Lists the minibatch's stored entries column by column (a counting sort), so that each row
 /// of `dW1` can be summed by one task.
 fn sort_by_column(x: &OffsetRows, rows: &[usize], sparse: &mut SparseWorkspace) {
-    let starts = &mut sparse.column_starts;
-    starts.iter_mut().for_each(|start| *start = 0);
+    let SparseWorkspace { column_starts: starts, batch_rows, batch_values, .. } = sparse;
+    starts.fill(0);
     for &row in rows {
         for &column in x.row(row).0 {
             starts[column as usize + 1] += 1;
@@ -262,15 +461,18 @@ fn sort_by_column(x: &OffsetRows, rows: &[usize], sparse: &mut SparseWorkspace) 
     }
 
     let total = starts[starts.len() - 1];
-    sparse.batch_rows.resize(total, 0);
-    sparse.batch_values.resize(total, 0.0);
-    // `starts[j]` walks through column j's slots and ends at the start of column j + 1.
+    batch_rows.resize(total, 0);
+    batch_values.resize(total, 0.0);
+    // Plain slices, so that the loop below keeps their lengths in registers.
+    let (slots, batch_rows, batch_values) =
+        (&mut starts[..], &mut batch_rows[..], &mut batch_values[..]);
+    // `slots[j]` walks through column j's slots and ends at the start of column j + 1.
     for (batch_row, &row) in rows.iter().enumerate() {
         let (columns, values) = x.row(row);
         for (&column, &value) in columns.iter().zip(values) {
-            let slot = &mut starts[column as usize];
-            sparse.batch_rows[*slot] = batch_row as u32;
-            sparse.batch_values[*slot] = value;
+            let slot = &mut slots[column as usize];
+            batch_rows[*slot] = batch_row as u32;
+            batch_values[*slot] = value;
             *slot += 1;
         }
     }
@@ -298,6 +500,28 @@ fn gather_rows(out: &mut [f64], indices: &[u32], values: &[f64], matrix: &[f64],
     for (&index, &value) in indices[quads..].iter().zip(&values[quads..]) {
         let start = index as usize * width;
         axpy(out, value, &matrix[start..start + width]);
+    }
+}
+
+/// Lanes of the partial sums in [`descend`]: eight `f64` fill one AVX-512 register.
+const LANES: usize = 8;
+
+/// Sets `w -= learning_rate * step` and adds the squares of the new `w` to `squares`, lane by
+/// lane so that the sum vectorizes (a single running sum would have to be added in order).
+#[inline(always)]
+fn descend(w: &mut [f64], step: &[f64], learning_rate: f64, squares: &mut [f64; LANES]) {
+    let mut w_chunks = w.chunks_exact_mut(LANES);
+    let mut step_chunks = step.chunks_exact(LANES);
+    for (w, step) in (&mut w_chunks).zip(&mut step_chunks) {
+        for ((w, &s), sum) in w.iter_mut().zip(step).zip(squares.iter_mut()) {
+            *w -= learning_rate * s;
+            *sum += *w * *w;
+        }
+    }
+    let rest = w_chunks.into_remainder().iter_mut().zip(step_chunks.remainder());
+    for ((w, &s), sum) in rest.zip(squares.iter_mut()) {
+        *w -= learning_rate * s;
+        *sum += *w * *w;
     }
 }
 
@@ -385,6 +609,70 @@ mod tests {
         assert!(relative(&grads.b2, &dense.b2) < TOLERANCE, "b2");
     }
 
+    /// Compares one fused SGD step of `W1` with the dense gradient applied by hand.
+    fn compare_step(
+        net: &TwoLayerNet,
+        x: &Array2<f64>,
+        rows: &[usize],
+        labels: &[usize],
+        reg: f64,
+    ) {
+        let update = Update { learning_rate: 0.3, momentum: 0.9 };
+        let batch = x.select(ndarray::Axis(0), rows);
+        let mut dense_ws = Workspace::new(net, rows.len());
+        let mut dense = kernels::zero_gradients(net);
+        let dense_loss =
+            kernels::loss_and_gradients(net, &batch.view(), labels, reg, &mut dense_ws, &mut dense)
+                .unwrap();
+        let old_velocity = net.w1.mapv(|w| (w * 7.0).sin());
+        let velocity = &old_velocity * update.momentum + &dense.w1;
+        let stepped = &net.w1 - &(&velocity * update.learning_rate);
+
+        let stored = OffsetRows::new(&x.view(), common_offsets(&x.view()));
+        for with_momentum in [false, true] {
+            let mut fused = net.clone();
+            let mut squares = net.w1.iter().map(|v| v * v).sum::<f64>();
+            let mut fused_velocity = old_velocity.clone();
+            let (update, velocity_buffer, expected) = if with_momentum {
+                (update, Some(&mut fused_velocity), stepped.clone())
+            } else {
+                let plain = Update { momentum: 0.0, ..update };
+                (plain, None, &net.w1 - &(&dense.w1 * update.learning_rate))
+            };
+            let mut ws = Workspace::new(net, rows.len());
+            let mut sparse_ws = SparseWorkspace::new(net);
+            let mut grads = kernels::zero_gradients(net);
+            let loss = step_first_layer(
+                &mut fused,
+                &stored,
+                rows,
+                labels,
+                reg,
+                update,
+                &mut squares,
+                velocity_buffer,
+                &mut ws,
+                &mut sparse_ws,
+                &mut grads,
+            )
+            .unwrap();
+
+            assert!(
+                (loss - dense_loss).abs() <= TOLERANCE * dense_loss.abs(),
+                "{loss} {dense_loss}"
+            );
+            assert!(relative(&fused.w1, &expected) < TOLERANCE, "w1, momentum {with_momentum}");
+            if with_momentum {
+                assert!(relative(&fused_velocity, &velocity) < TOLERANCE, "velocity");
+            }
+            let new_squares = fused.w1.iter().map(|v| v * v).sum::<f64>();
+            assert!((squares - new_squares).abs() <= TOLERANCE * new_squares.max(1e-300));
+            assert_eq!(fused.b1, net.b1, "only W1 is stepped");
+            assert!(relative(&grads.b1, &dense.b1) < TOLERANCE, "b1");
+            assert!(relative(&grads.w2, &dense.w2) < TOLERANCE, "w2");
+        }
+    }
+
     #[test]
     fn offsets_are_the_most_frequent_candidate() {
         let x = ndarray::array![
@@ -418,6 +706,7 @@ mod tests {
             let rows: Vec<usize> = rng.choice(samples, batch);
             let labels: Vec<usize> = (0..batch).map(|_| rng.randint(classes as u64) as usize).collect();
             compare(&net, &x, &rows, &labels, reg);
+            compare_step(&net, &x, &rows, &labels, reg);
         }
     }
 
@@ -440,5 +729,6 @@ mod tests {
         let rows = rng.choice(x.nrows(), 200);
         let labels: Vec<usize> = rows.iter().map(|&i| features.train.y[i]).collect();
         compare(&net, &x, &rows, &labels, 0.01);
+        compare_step(&net, &x, &rows, &labels, 0.01);
     }
 }

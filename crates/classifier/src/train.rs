@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2, Zip};
 
 use crate::kernels::{self, Workspace};
 use crate::net::{check_reg, fraction_equal, invalid};
-use crate::sparse::{self, OffsetRows, SparseWorkspace};
+use crate::sparse::{self, OffsetRows, SparseWorkspace, Update};
 use crate::{ClassifierError, Gradients, Result, TwoLayerNet};
 
 /// Hyperparameters of one training run.
@@ -204,6 +204,8 @@ struct Trainer {
     sparse: Option<SparseSets>,
     grads: Gradients,
     velocity: Option<Gradients>,
+    /// `|W1|^2` of the current weights, kept up to date by the sparse step.
+    w1_squares: f64,
 }
 
 /// The data sets in sparse form, when they are sparse enough to pay (see [`crate::sparse`]).
@@ -247,6 +249,7 @@ impl Trainer {
             sparse,
             grads: kernels::zero_gradients(net),
             velocity: (config.momentum > 0.0).then(|| kernels::zero_gradients(net)),
+            w1_squares: net.w1.iter().map(|v| v * v).sum(),
         }
     }
 
@@ -294,15 +297,22 @@ impl Trainer {
     }
 
     /// Computes the minibatch loss and gradients and updates the parameters.
+    ///
+    /// The sparse passes step `W1` while they compute its gradient; the other parameters, and
+    /// every parameter of the dense passes, are stepped here.
     fn step(&mut self, net: &mut TwoLayerNet, iteration: usize, learning_rate: f64) -> Result<f64> {
         let reg = self.config.reg;
+        let first_layer_stepped = self.sparse.is_some();
         let loss = match self.sparse.as_mut() {
-            Some(sparse) => sparse::loss_and_gradients(
+            Some(sparse) => sparse::step_first_layer(
                 net,
                 &sparse.train,
                 &self.batch_indices,
                 &self.batch_y,
                 reg,
+                Update { learning_rate, momentum: self.config.momentum },
+                &mut self.w1_squares,
+                self.velocity.as_mut().map(|velocity| &mut velocity.w1),
                 &mut self.ws,
                 &mut sparse.ws,
                 &mut self.grads,
@@ -326,11 +336,12 @@ impl Trainer {
             return Err(ClassifierError::Diverged { iteration, loss });
         }
 
+        let with_w1 = !first_layer_stepped;
         match self.velocity.as_mut() {
-            None => apply(net, &self.grads, learning_rate),
+            None => apply(net, &self.grads, learning_rate, with_w1),
             Some(velocity) => {
-                accumulate(velocity, &self.grads, self.config.momentum);
-                apply(net, velocity, learning_rate);
+                accumulate(velocity, &self.grads, self.config.momentum, with_w1);
+                apply(net, velocity, learning_rate, with_w1);
             }
         }
         Ok(loss)
@@ -373,18 +384,22 @@ impl Trainer {
     }
 }
 
-/// Sets `v = momentum v + g` for every parameter.
-fn accumulate(velocity: &mut Gradients, grads: &Gradients, momentum: f64) {
+/// Sets `v = momentum v + g` for every parameter, `W1` only when `with_w1` is set.
+fn accumulate(velocity: &mut Gradients, grads: &Gradients, momentum: f64, with_w1: bool) {
     let update = |v: &mut f64, &g: &f64| *v = momentum * *v + g;
-    Zip::from(&mut velocity.w1).and(&grads.w1).for_each(update);
+    if with_w1 {
+        Zip::from(&mut velocity.w1).and(&grads.w1).for_each(update);
+    }
     Zip::from(&mut velocity.b1).and(&grads.b1).for_each(update);
     Zip::from(&mut velocity.w2).and(&grads.w2).for_each(update);
     Zip::from(&mut velocity.b2).and(&grads.b2).for_each(update);
 }
 
-/// Sets `w -= learning_rate * step` for every parameter.
-fn apply(net: &mut TwoLayerNet, step: &Gradients, learning_rate: f64) {
-    net.w1.scaled_add(-learning_rate, &step.w1);
+/// Sets `w -= learning_rate * step` for every parameter, `W1` only when `with_w1` is set.
+fn apply(net: &mut TwoLayerNet, step: &Gradients, learning_rate: f64, with_w1: bool) {
+    if with_w1 {
+        net.w1.scaled_add(-learning_rate, &step.w1);
+    }
     net.b1.scaled_add(-learning_rate, &step.b1);
     net.w2.scaled_add(-learning_rate, &step.w2);
     net.b2.scaled_add(-learning_rate, &step.b2);
