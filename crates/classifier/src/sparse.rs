@@ -574,14 +574,27 @@ mod tests {
         }
     }
 
+    /// Runs the dense passes on rows `rows` of `x` and returns the loss, the gradients and the
+    /// buffers.
+    fn dense_pass(
+        net: &TwoLayerNet,
+        x: &Array2<f64>,
+        rows: &[usize],
+        labels: &[usize],
+        reg: f64,
+    ) -> (f64, Gradients, Workspace) {
+        let batch = x.select(ndarray::Axis(0), rows);
+        let mut ws = Workspace::new(net, rows.len());
+        let mut grads = kernels::zero_gradients(net);
+        let loss =
+            kernels::loss_and_gradients(net, &batch.view(), labels, reg, &mut ws, &mut grads)
+                .unwrap();
+        (loss, grads, ws)
+    }
+
     /// Compares the sparse loss and gradients on rows `rows` of `x` with the dense ones.
     fn compare(net: &TwoLayerNet, x: &Array2<f64>, rows: &[usize], labels: &[usize], reg: f64) {
-        let batch = x.select(ndarray::Axis(0), rows);
-        let mut dense_ws = Workspace::new(net, rows.len());
-        let mut dense = kernels::zero_gradients(net);
-        let dense_loss =
-            kernels::loss_and_gradients(net, &batch.view(), labels, reg, &mut dense_ws, &mut dense)
-                .unwrap();
+        let (dense_loss, dense, dense_ws) = dense_pass(net, x, rows, labels, reg);
 
         let stored = OffsetRows::new(&x.view(), common_offsets(&x.view()));
         // `c + (x - c)` may differ from `x` in the last bit.
@@ -618,12 +631,7 @@ mod tests {
         reg: f64,
     ) {
         let update = Update { learning_rate: 0.3, momentum: 0.9 };
-        let batch = x.select(ndarray::Axis(0), rows);
-        let mut dense_ws = Workspace::new(net, rows.len());
-        let mut dense = kernels::zero_gradients(net);
-        let dense_loss =
-            kernels::loss_and_gradients(net, &batch.view(), labels, reg, &mut dense_ws, &mut dense)
-                .unwrap();
+        let (dense_loss, dense, _) = dense_pass(net, x, rows, labels, reg);
         let old_velocity = net.w1.mapv(|w| (w * 7.0).sin());
         let velocity = &old_velocity * update.momentum + &dense.w1;
         let stepped = &net.w1 - &(&velocity * update.learning_rate);
