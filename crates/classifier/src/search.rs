@@ -134,7 +134,7 @@ pub struct Trial {
     pub diverged_at: Option<usize>,
 }
 
-/// What [`search`] reports to its progress callback, from any worker thread.
+/// Progress report that [`search`] passes to its callback, from any worker thread.
 #[derive(Debug, Clone, Copy)]
 pub enum SearchEvent<'a> {
     /// A configuration finished one iteration.

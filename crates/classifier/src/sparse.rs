@@ -343,7 +343,7 @@ pub(crate) fn step_first_layer(
     Ok(loss)
 }
 
-/// What every row of the first-layer weight gradient reads:
+/// Inputs that every row of the first-layer weight gradient reads:
 /// `dW1[j] = reg W1[j] + c[j] db1 + sum over column j of S[b, j] dz1[b]`.
 struct FirstLayerPass<'a> {
     offsets: &'a [f64],

@@ -76,7 +76,7 @@ pub enum CheckpointError {
         path: PathBuf,
         /// Metadata key.
         key: &'static str,
-        /// What is wrong with it.
+        /// Reason the value is invalid.
         reason: String,
     },
     /// A tensor is missing or does not match the model described by the metadata.
@@ -86,9 +86,9 @@ pub enum CheckpointError {
         path: PathBuf,
         /// Tensor name.
         name: String,
-        /// What the model needs.
+        /// Shape and type the model expects.
         expected: String,
-        /// What the file holds.
+        /// Shape and type in the file, or `no such tensor`.
         found: String,
     },
     /// The model described by the metadata cannot be built.
@@ -96,7 +96,7 @@ pub enum CheckpointError {
     Model {
         /// The checkpoint file.
         path: PathBuf,
-        /// What building the model reported.
+        /// Error from building the model.
         #[source]
         source: ModelError,
     },
@@ -105,7 +105,7 @@ pub enum CheckpointError {
 /// Result alias for checkpoints.
 pub type Result<T> = std::result::Result<T, CheckpointError>;
 
-/// What a checkpoint file holds.
+/// Contents of a checkpoint file.
 #[derive(Debug)]
 pub struct Checkpoint {
     /// The model with the kept (best-epoch) weights.

@@ -8,7 +8,7 @@ use crate::graph::Shape;
 /// Result alias for this crate.
 pub type Result<T, E = ShapeError> = std::result::Result<T, E>;
 
-/// Where a problem sits: the line of a text description (absent for graphs from
+/// Location of a problem: the line of a text description (absent for graphs from
 /// [`GraphBuilder`](crate::GraphBuilder)) and the node being defined there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
@@ -41,7 +41,7 @@ impl fmt::Display for Site {
 pub struct ShapeError(Box<ErrorKind>);
 
 impl ShapeError {
-    /// What went wrong, with the site and the values involved.
+    /// Returns the kind of problem, with the site and the values involved.
     pub fn kind(&self) -> &ErrorKind {
         &self.0
     }

@@ -271,7 +271,7 @@ impl Op {
 pub struct Node {
     /// Unique name.
     pub name: String,
-    /// What the node computes.
+    /// Operation of the node.
     pub op: Op,
     /// Names of the nodes it reads, all defined before it.
     pub inputs: Vec<String>,
