@@ -2,11 +2,11 @@
 //! product.
 
 use handgrad_tensor::{Param, Scalar};
-use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Ix2, IxDyn};
 use rayon::prelude::*;
 
 use crate::init::{seeded_rng, uniform};
-use crate::kernels::{column_sums, product};
+use crate::kernels::{ensure_shape, gemm_split, grad_matrix};
 use crate::{
     check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
     Result,
@@ -41,10 +41,12 @@ pub struct Conv2dConfig {
 /// Shapes: input (N, C, H, W), `weight` (O, C, k, k), `bias` (O), output (N, O, H', W') with
 /// H' = ⌊(H + 2p − k) / s⌋ + 1 and W' likewise.
 ///
-/// The forward pass copies every receptive field into one row of a (N·H'·W', C·k·k) matrix
-/// (im2col), so the convolution is a single matrix product with the (O, C·k·k) weight matrix.
-/// Backward reuses that matrix: dL/dW = Gᵀ·cols, dL/db = column sums of G, and dL/dx scatters
-/// G·W back onto the input windows (col2im). See `docs/layers-conv2d.md`.
+/// The forward pass copies every receptive field into one row of a (N·H'·W', C·k·k + 1)
+/// matrix (im2col) whose last column is 1, so the convolution and its bias are matrix products
+/// with the (O, C·k·k + 1) matrix [W | b], one per output pixel, each writing its strided
+/// slice of the (N, O, H', W') output. Backward rearranges dL/dy into rows G matching those of
+/// the im2col matrix and reuses that matrix: [dL/dW | dL/db] = Gᵀ·cols, and dL/dx scatters G·W
+/// back onto the input windows (col2im). See `docs/layers-conv2d.md`.
 ///
 /// # Errors
 ///
@@ -76,14 +78,23 @@ pub struct Conv2d<F: Scalar> {
     config: Conv2dConfig,
     weight: Param<F>,
     bias: Param<F>,
-    cache: Option<ConvCache<F>>,
+    /// Buffers reused from batch to batch. `cols` contains the im2col matrix of the last forward.
+    buffers: ConvBuffers<F>,
+    /// Sizes of the last training-mode forward, `None` once `backward` has used it.
+    pending: Option<Geometry>,
 }
 
-/// Values from a training-mode forward that `backward` reads.
+/// Work matrices of [`Conv2d`], kept so that each batch does not allocate them again.
 #[derive(Debug, Clone)]
-struct ConvCache<F> {
+struct ConvBuffers<F> {
+    /// Receptive fields followed by a 1, (N·H'·W', C·k·k + 1), rows in (n, i, j) order.
     cols: Array2<F>,
-    geometry: Geometry,
+    /// [W | b] in the forward pass and [dL/dW | dL/db] in the backward pass, (O, C·k·k + 1).
+    weight_bias: Array2<F>,
+    /// Gradient of the receptive fields, (N·H'·W', C·k·k).
+    grad_cols: Array2<F>,
+    /// Output gradient with one row per output pixel, (N·H'·W', O), in the row order of `cols`.
+    grad_rows: Array2<F>,
 }
 
 /// Sizes of one forward pass.
@@ -131,7 +142,13 @@ impl<F: Scalar> Conv2d<F> {
             config,
             weight: Param::new("weight", weight),
             bias: Param::new("bias", bias),
-            cache: None,
+            buffers: ConvBuffers {
+                cols: Array2::zeros((0, 0)),
+                weight_bias: Array2::zeros((0, 0)),
+                grad_cols: Array2::zeros((0, 0)),
+                grad_rows: Array2::zeros((0, 0)),
+            },
+            pending: None,
         })
     }
 
@@ -163,12 +180,6 @@ impl<F: Scalar> Conv2d<F> {
 
     fn patch_len(&self) -> usize {
         self.config.in_channels * self.config.kernel_size * self.config.kernel_size
-    }
-
-    /// The weight as an (O, C·k·k) matrix; the C-order flattening matches the im2col columns.
-    fn weight_matrix(&self) -> ArrayView2<'_, F> {
-        let shape = (self.config.out_channels, self.patch_len());
-        self.weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
     }
 
     fn geometry(&self, input: &ArrayD<F>) -> Result<Geometry> {
@@ -204,35 +215,76 @@ impl<F: Scalar> Conv2d<F> {
     }
 }
 
+impl<F: Scalar> Conv2d<F> {
+    /// Stores dL/dW and dL/db, and returns dL/dx when `input_grad` is set.
+    fn backward_from(
+        &mut self,
+        grad_output: &ArrayD<F>,
+        input_grad: bool,
+    ) -> Result<Option<ArrayD<F>>> {
+        let geometry = self.pending.ok_or_else(|| no_cache_error(NAME))?;
+        let out_channels = self.config.out_channels;
+        let out_shape = [geometry.batch, out_channels, geometry.out_height, geometry.out_width];
+        check_grad_shape(NAME, grad_output, &out_shape)?;
+        self.pending = None;
+
+        let patch = self.patch_len();
+        let buffers = &mut self.buffers;
+        let grad_output = grad_output.as_standard_layout();
+        let shape = (geometry.batch, out_channels, geometry.out_height * geometry.out_width);
+        let by_pixel = grad_output.view().into_shape_with_order(shape).expect("standard layout");
+        ensure_shape(&mut buffers.weight_bias, Ix2(out_channels, patch + 1));
+        nchw_to_rows(&by_pixel, &mut buffers.grad_rows);
+        let grad_rows = buffers.grad_rows.view();
+        gemm_split(grad_rows.t(), buffers.cols.view(), F::zero(), buffers.weight_bias.view_mut());
+        let weight_shape = self.weight.value.shape().to_vec();
+        let mut weight_grad =
+            grad_matrix(&mut self.weight.grad, &weight_shape, out_channels, patch);
+        weight_grad.assign(&buffers.weight_bias.slice(s![.., ..patch]));
+        ensure_shape(&mut self.bias.grad, IxDyn(&[out_channels]));
+        self.bias.grad.assign(&buffers.weight_bias.column(patch));
+        if !input_grad {
+            return Ok(None);
+        }
+
+        ensure_shape(&mut buffers.grad_cols, Ix2(buffers.cols.nrows(), patch));
+        let weight = weight_matrix(&self.config, &self.weight);
+        gemm_split(grad_rows, weight, F::zero(), buffers.grad_cols.view_mut());
+        Ok(Some(col2im(&self.config, &geometry, &buffers.grad_cols)))
+    }
+}
+
 impl<F: Scalar> Layer<F> for Conv2d<F> {
     fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
         let geometry = self.geometry(input)?;
-        let cols = im2col(&self.config, &geometry, input);
-        let products = product(&cols.view(), &self.weight_matrix().t());
-        let output = rows_to_nchw(&products, &self.bias.value, &geometry);
+        let (out_channels, patch) = (self.config.out_channels, self.patch_len());
+        let buffers = &mut self.buffers;
+        im2col(&self.config, &geometry, input, &mut buffers.cols);
+        ensure_shape(&mut buffers.weight_bias, Ix2(out_channels, patch + 1));
+        let weight = weight_matrix(&self.config, &self.weight);
+        buffers.weight_bias.slice_mut(s![.., ..patch]).assign(&weight);
+        buffers.weight_bias.column_mut(patch).assign(&self.bias.value);
 
-        self.cache = (mode == Mode::Train).then_some(ConvCache { cols, geometry });
+        let g = geometry;
+        let mut output = ArrayD::zeros(IxDyn(&[g.batch, out_channels, g.out_height, g.out_width]));
+        let mut by_pixel = pixel_planes(&mut output, &g);
+        let weight_bias = buffers.weight_bias.t();
+        for (pixel, target) in by_pixel.axis_iter_mut(Axis(2)).enumerate() {
+            let cols = pixel_rows(&buffers.cols, pixel, &g);
+            gemm_split(cols, weight_bias, F::zero(), target);
+        }
+
+        self.pending = (mode == Mode::Train).then_some(geometry);
         Ok(output)
     }
 
     fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>> {
-        let cache = self.cache.as_ref().ok_or_else(|| no_cache_error(NAME))?;
-        let geometry = cache.geometry;
-        let out_channels = self.config.out_channels;
-        let out_shape = [geometry.batch, out_channels, geometry.out_height, geometry.out_width];
-        check_grad_shape(NAME, grad_output, &out_shape)?;
+        let grad_input = self.backward_from(grad_output, true)?;
+        Ok(grad_input.expect("requested"))
+    }
 
-        let grad_rows = nchw_to_rows(grad_output, out_channels, &geometry);
-        let weight_grad = product(&grad_rows.t(), &cache.cols.view());
-        self.weight.grad = weight_grad
-            .into_shape_with_order(IxDyn(self.weight.value.shape()))
-            .expect("(O, C·k·k) contains O·C·k·k entries");
-        self.bias.grad = column_sums(&grad_rows.view()).into_dyn();
-
-        let grad_cols = product(&grad_rows.view(), &self.weight_matrix());
-        let grad_input = col2im(&self.config, &geometry, &grad_cols);
-        self.cache = None;
-        Ok(grad_input)
+    fn backward_params(&mut self, grad_output: &ArrayD<F>) -> Result<()> {
+        self.backward_from(grad_output, false).map(drop)
     }
 
     fn params(&self) -> Vec<&Param<F>> {
@@ -259,9 +311,18 @@ fn input_index(
     padded.checked_sub(config.padding).filter(|&index| index < size)
 }
 
-/// Builds the (N·H'·W', C·k·k) matrix whose row (n, i, j) holds the receptive field of output
-/// pixel (i, j) of sample n, with column order (c, u, v) and zeros for padding.
-fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>) -> Array2<F> {
+/// Returns the weight as an (O, C·k·k) matrix, whose C-order flattening matches the im2col
+/// columns.
+fn weight_matrix<'a, F: Scalar>(config: &Conv2dConfig, weight: &'a Param<F>) -> ArrayView2<'a, F> {
+    let patch = config.in_channels * config.kernel_size * config.kernel_size;
+    let shape = (config.out_channels, patch);
+    weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
+}
+
+/// Fills `cols` with the (N·H'·W', C·k·k + 1) matrix whose row (n, i, j) holds the receptive
+/// field of output pixel (i, j) of sample n, with column order (c, u, v) and zeros for padding,
+/// followed by a 1 that multiplies the bias.
+fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>, cols: &mut Array2<F>) {
     let k = config.kernel_size;
     let patch = config.in_channels * k * k;
     let pixels = g.out_height * g.out_width;
@@ -269,25 +330,30 @@ fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>) -> 
     let input = input.as_standard_layout();
     let input = input.as_slice().expect("standard layout");
 
-    let mut cols = Array2::zeros((g.batch * pixels, patch));
-    let cols_slice = cols.as_slice_mut().expect("zeros() is in standard layout");
+    ensure_shape(cols, Ix2(g.batch * pixels, patch + 1));
+    let cols_slice = cols.as_slice_mut().expect("ensure_shape keeps standard layout");
     cols_slice
-        .par_chunks_mut(pixels * patch)
+        .par_chunks_mut(pixels * (patch + 1))
         .zip(input.par_chunks(config.in_channels * plane))
         .for_each(|(sample_cols, sample)| {
-            for (pixel, row) in sample_cols.chunks_mut(patch).enumerate() {
+            for (pixel, row) in sample_cols.chunks_mut(patch + 1).enumerate() {
                 let (i, j) = (pixel / g.out_width, pixel % g.out_width);
-                for (column, slot) in row.iter_mut().enumerate() {
-                    let (c, u, v) = (column / (k * k), column / k % k, column % k);
+                let (row, bias_input) = row.split_at_mut(patch);
+                bias_input[0] = F::one();
+                // Each run of k columns is one kernel row u of one channel c.
+                for (run, slots) in row.chunks_mut(k).enumerate() {
+                    let (c, u) = (run / k, run % k);
                     let y = input_index(i, u, config, g.height);
-                    let x = input_index(j, v, config, g.width);
-                    if let (Some(y), Some(x)) = (y, x) {
-                        *slot = sample[c * plane + y * g.width + x];
+                    for (v, slot) in slots.iter_mut().enumerate() {
+                        let x = input_index(j, v, config, g.width);
+                        *slot = match (y, x) {
+                            (Some(y), Some(x)) => sample[c * plane + y * g.width + x],
+                            _ => F::zero(),
+                        };
                     }
                 }
             }
         });
-    cols
 }
 
 /// Adds the transposed windows of `grad_cols` back onto an (N, C, H, W) gradient: each input
@@ -297,7 +363,7 @@ fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &Array2<F>)
     let patch = config.in_channels * k * k;
     let pixels = g.out_height * g.out_width;
     let plane = g.height * g.width;
-    let grad_cols = grad_cols.as_slice().expect("product() returns standard layout");
+    let grad_cols = grad_cols.as_slice().expect("ensure_shape keeps standard layout");
 
     let mut grad_input = ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
     let grad_slice = grad_input.as_slice_mut().expect("zeros() is in standard layout");
@@ -307,12 +373,13 @@ fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &Array2<F>)
         .for_each(|(sample_grad, sample_cols)| {
             for (pixel, row) in sample_cols.chunks(patch).enumerate() {
                 let (i, j) = (pixel / g.out_width, pixel % g.out_width);
-                for (column, &value) in row.iter().enumerate() {
-                    let (c, u, v) = (column / (k * k), column / k % k, column % k);
-                    let y = input_index(i, u, config, g.height);
-                    let x = input_index(j, v, config, g.width);
-                    if let (Some(y), Some(x)) = (y, x) {
-                        sample_grad[c * plane + y * g.width + x] += value;
+                for (run, values) in row.chunks(k).enumerate() {
+                    let (c, u) = (run / k, run % k);
+                    let Some(y) = input_index(i, u, config, g.height) else { continue };
+                    for (v, &value) in values.iter().enumerate() {
+                        if let Some(x) = input_index(j, v, config, g.width) {
+                            sample_grad[c * plane + y * g.width + x] += value;
+                        }
                     }
                 }
             }
@@ -320,36 +387,13 @@ fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &Array2<F>)
     grad_input
 }
 
-/// Rearranges the (N·H'·W', O) product into (N, O, H', W') and adds the bias.
-fn rows_to_nchw<F: Scalar>(products: &Array2<F>, bias: &ArrayD<F>, g: &Geometry) -> ArrayD<F> {
-    let out_channels = products.ncols();
-    let pixels = g.out_height * g.out_width;
-    let products = products.as_slice().expect("product() returns standard layout");
-    let bias = bias.as_slice().expect("bias is standard layout");
-
-    let mut output = ArrayD::zeros(IxDyn(&[g.batch, out_channels, g.out_height, g.out_width]));
-    let output_slice = output.as_slice_mut().expect("zeros() is in standard layout");
-    output_slice
-        .par_chunks_mut(out_channels * pixels)
-        .zip(products.par_chunks(pixels * out_channels))
-        .for_each(|(sample_out, sample_rows)| {
-            for (o, channel) in sample_out.chunks_mut(pixels).enumerate() {
-                for (pixel, slot) in channel.iter_mut().enumerate() {
-                    *slot = sample_rows[pixel * out_channels + o] + bias[o];
-                }
-            }
-        });
-    output
-}
-
-/// Rearranges an (N, O, H', W') gradient into (N·H'·W', O) rows matching the im2col rows.
-fn nchw_to_rows<F: Scalar>(grad: &ArrayD<F>, out_channels: usize, g: &Geometry) -> Array2<F> {
-    let pixels = g.out_height * g.out_width;
-    let grad = grad.as_standard_layout();
+/// Rearranges an output gradient viewed as (N, O, H'·W') into `rows`, (N·H'·W', O), one row per
+/// output pixel in the row order of the im2col matrix.
+fn nchw_to_rows<F: Scalar>(grad: &ArrayView3<'_, F>, rows: &mut Array2<F>) {
+    let (batch, out_channels, pixels) = grad.dim();
     let grad = grad.as_slice().expect("standard layout");
-
-    let mut rows = Array2::zeros((g.batch * pixels, out_channels));
-    let rows_slice = rows.as_slice_mut().expect("zeros() is in standard layout");
+    ensure_shape(rows, Ix2(batch * pixels, out_channels));
+    let rows_slice = rows.as_slice_mut().expect("ensure_shape keeps standard layout");
     rows_slice
         .par_chunks_mut(pixels * out_channels)
         .zip(grad.par_chunks(out_channels * pixels))
@@ -360,5 +404,17 @@ fn nchw_to_rows<F: Scalar>(grad: &ArrayD<F>, out_channels: usize, g: &Geometry) 
                 }
             }
         });
-    rows
+}
+
+/// Returns the (N, O, H', W') output as (N, O, H'·W'), so that `index_axis(Axis(2), p)` is the
+/// strided (N, O) matrix of output pixel p.
+fn pixel_planes<'a, F: Scalar>(output: &'a mut ArrayD<F>, g: &Geometry) -> ArrayViewMut3<'a, F> {
+    let shape = (g.batch, output.shape()[1], g.out_height * g.out_width);
+    output.view_mut().into_shape_with_order(shape).expect("zeros() is in standard layout")
+}
+
+/// Returns the (N, C·k·k + 1) rows of `cols` that belong to output pixel `pixel` of every
+/// sample.
+fn pixel_rows<'a, F: Scalar>(cols: &'a Array2<F>, pixel: usize, g: &Geometry) -> ArrayView2<'a, F> {
+    cols.slice(s![pixel..;g.out_height * g.out_width, ..])
 }

@@ -69,6 +69,32 @@ impl<F: Scalar> Layer<F> for Flatten {
         Ok(grad.into_shape_with_order(IxDyn(&in_shape)).expect("same element count"))
     }
 
+    fn forward_owned(&mut self, input: ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        if !input.is_standard_layout() {
+            return self.forward(&input, mode);
+        }
+        let shape = input.shape();
+        if shape.len() < 2 {
+            return Err(shape_error(NAME, "input of rank >= 2, (N, ...)", shape));
+        }
+        let flat_shape = [shape[0], shape[1..].iter().product::<usize>()];
+        self.cache = (mode == Mode::Train).then(|| shape.to_vec());
+        Ok(input.into_shape_with_order(IxDyn(&flat_shape)).expect("standard layout, same count"))
+    }
+
+    fn backward_owned(&mut self, grad_output: ArrayD<F>) -> Result<ArrayD<F>> {
+        if !grad_output.is_standard_layout() {
+            return self.backward(&grad_output);
+        }
+        let in_shape = self.cache.take().ok_or_else(|| no_cache_error(NAME))?;
+        let out_shape = [in_shape[0], in_shape[1..].iter().product()];
+        if let Err(error) = check_grad_shape(NAME, &grad_output, &out_shape) {
+            self.cache = Some(in_shape);
+            return Err(error);
+        }
+        Ok(grad_output.into_shape_with_order(IxDyn(&in_shape)).expect("standard layout"))
+    }
+
     fn name(&self) -> &str {
         NAME
     }

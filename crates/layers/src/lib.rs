@@ -38,6 +38,7 @@
 //! # Ok::<(), handgrad_layers::LayerError>(())
 //! ```
 
+mod activation;
 mod conv2d;
 mod dropout;
 mod flatten;
@@ -96,6 +97,30 @@ pub trait Layer<F: Scalar>: Send + std::fmt::Debug {
 
     /// Takes dL/d(output), overwrites the parameters' gradients and returns dL/d(input).
     fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>>;
+
+    /// [`Layer::forward`] on an input the caller no longer needs, so that the layer may keep
+    /// or overwrite its memory instead of copying it.
+    ///
+    /// The result is the same as `forward(&input, mode)`, which the default calls. ReLU and
+    /// flatten override it to work in place, and linear layers keep the input as their cache.
+    fn forward_owned(&mut self, input: ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        self.forward(&input, mode)
+    }
+
+    /// [`Layer::backward`] on a gradient the caller no longer needs, so that the layer may
+    /// overwrite it. The default calls `backward(&grad_output)`.
+    fn backward_owned(&mut self, grad_output: ArrayD<F>) -> Result<ArrayD<F>> {
+        self.backward(&grad_output)
+    }
+
+    /// [`Layer::backward`] without dL/d(input): only the parameters' gradients are stored.
+    ///
+    /// Meant for the first layer of a network, whose input gradient nobody reads. Layers with
+    /// parameters override it to skip that product, and the default calls `backward` and
+    /// drops the result.
+    fn backward_params(&mut self, grad_output: &ArrayD<F>) -> Result<()> {
+        self.backward(grad_output).map(drop)
+    }
 
     /// The layer's trainable parameters, in a fixed order.
     fn params(&self) -> Vec<&Param<F>> {

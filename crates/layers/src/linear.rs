@@ -1,10 +1,13 @@
 //! Fully connected layer, y = x·Wᵀ + b, with PyTorch's weight layout.
 
 use handgrad_tensor::{Param, Scalar};
-use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, IxDyn};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 
 use crate::init::{seeded_rng, uniform};
-use crate::kernels::{add_row_bias, column_sums, matrix_view, product, to_matrix};
+use crate::kernels::{
+    bias_rows, column_sums_into, copy_to_matrix, gemm_split, grad_matrix, keep_spare, matrix_view,
+    spare_zeros, take_spare, to_matrix,
+};
 use crate::{
     check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
     Result,
@@ -51,8 +54,12 @@ const NAME: &str = "linear";
 pub struct Linear<F: Scalar> {
     weight: Param<F>,
     bias: Param<F>,
-    /// Input flattened to (N, in) and the output shape, from the last training-mode forward.
-    cache: Option<(Array2<F>, Vec<usize>)>,
+    /// Input flattened to (N, in) by the last training-mode forward, in a reused buffer.
+    input: Array2<F>,
+    /// Output shape of the last training-mode forward, `None` once `backward` has used it.
+    pending: Option<Vec<usize>>,
+    /// Memory of arrays passed in by value and no longer needed, reused for outputs.
+    spare: Vec<Vec<F>>,
 }
 
 impl<F: Scalar> Linear<F> {
@@ -103,7 +110,13 @@ impl<F: Scalar> Linear<F> {
     }
 
     fn from_params(weight: ArrayD<F>, bias: ArrayD<F>) -> Self {
-        Self { weight: Param::new("weight", weight), bias: Param::new("bias", bias), cache: None }
+        Self {
+            weight: Param::new("weight", weight),
+            bias: Param::new("bias", bias),
+            input: Array2::zeros((0, 0)),
+            pending: None,
+            spare: Vec::new(),
+        }
     }
 
     /// Number of input features.
@@ -140,46 +153,114 @@ impl<F: Scalar> Linear<F> {
     }
 }
 
+impl<F: Scalar> Linear<F> {
+    /// Returns x·Wᵀ + b for x of shape (N, in), in the memory of `values`.
+    fn affine(&self, x: ArrayView2<'_, F>, values: Vec<F>) -> Array2<F> {
+        let bias = self.bias.value.as_standard_layout();
+        let mut output = bias_rows(bias.as_slice().expect("standard layout"), x.nrows(), values);
+        gemm_split(x, self.weight_matrix().t(), F::one(), output.view_mut());
+        output
+    }
+
+    /// Returns the output shape for an input shape: the last axis becomes `out`.
+    fn output_shape(&self, input_shape: &[usize]) -> Vec<usize> {
+        let mut shape = input_shape.to_vec();
+        *shape.last_mut().expect("rank >= 2") = self.out_features();
+        shape
+    }
+
+    /// Stores dL/dW and dL/db, and returns dL/dx when `input_grad` is set.
+    fn backward_from(
+        &mut self,
+        grad_output: &ArrayD<F>,
+        input_grad: bool,
+    ) -> Result<Option<ArrayD<F>>> {
+        let out_shape = self.pending.take().ok_or_else(|| no_cache_error(NAME))?;
+        if let Err(error) = check_grad_shape(NAME, grad_output, &out_shape) {
+            self.pending = Some(out_shape);
+            return Err(error);
+        }
+        let (rows, in_features, out_features) =
+            (self.input.nrows(), self.in_features(), self.out_features());
+        let copy;
+        let g = match matrix_view(grad_output, rows, out_features) {
+            Some(view) => view,
+            None => {
+                copy = to_matrix(grad_output, rows, out_features);
+                copy.view()
+            }
+        };
+
+        let weight_shape = [out_features, in_features];
+        let weight_grad =
+            grad_matrix(&mut self.weight.grad, &weight_shape, out_features, in_features);
+        gemm_split(g.t(), self.input.view(), F::zero(), weight_grad);
+        column_sums_into(&g, &mut self.bias.grad);
+        if !input_grad {
+            return Ok(None);
+        }
+
+        let mut grad_input = spare_zeros(&mut self.spare, rows, in_features);
+        gemm_split(g, self.weight_matrix(), F::zero(), grad_input.view_mut());
+        let mut in_shape = out_shape;
+        *in_shape.last_mut().expect("rank >= 2") = in_features;
+        let grad_input = grad_input.into_shape_with_order(IxDyn(&in_shape));
+        Ok(Some(grad_input.expect("rows * in elements")))
+    }
+}
+
 impl<F: Scalar> Layer<F> for Linear<F> {
     fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
         let rows = self.check_input(input)?;
-        let mut out_shape = input.shape().to_vec();
-        *out_shape.last_mut().expect("rank >= 2") = self.out_features();
-
+        let out_shape = self.output_shape(input.shape());
         let in_features = self.in_features();
-        let mut output = if mode == Mode::Train {
-            let x = to_matrix(input, rows, in_features);
-            let y = product(&x.view(), &self.weight_matrix().t());
-            self.cache = Some((x, out_shape.clone()));
-            y
+        let len = rows * self.out_features();
+        let values = take_spare(&mut self.spare, len);
+        let output = if mode == Mode::Train {
+            copy_to_matrix(input, rows, in_features, &mut self.input);
+            self.pending = Some(out_shape.clone());
+            self.affine(self.input.view(), values)
         } else {
-            self.cache = None;
+            self.pending = None;
             match matrix_view(input, rows, in_features) {
-                Some(x) => product(&x, &self.weight_matrix().t()),
-                None => {
-                    product(&to_matrix(input, rows, in_features).view(), &self.weight_matrix().t())
-                }
+                Some(x) => self.affine(x, values),
+                None => self.affine(to_matrix(input, rows, in_features).view(), values),
             }
         };
-        let bias = self.bias.value.view().into_dimensionality::<Ix1>().expect("bias is (out)");
-        add_row_bias(&mut output, &bias);
-
         Ok(output.into_shape_with_order(IxDyn(&out_shape)).expect("rows * out elements"))
     }
 
     fn backward(&mut self, grad_output: &ArrayD<F>) -> Result<ArrayD<F>> {
-        let (x, out_shape) = self.cache.as_ref().ok_or_else(|| no_cache_error(NAME))?;
-        check_grad_shape(NAME, grad_output, out_shape)?;
-        let g = to_matrix(grad_output, x.nrows(), self.out_features());
+        let grad_input = self.backward_from(grad_output, true)?;
+        Ok(grad_input.expect("requested"))
+    }
 
-        self.weight.grad = product(&g.t(), &x.view()).into_dyn();
-        self.bias.grad = column_sums(&g.view()).into_dyn();
-        let grad_input = product(&g.view(), &self.weight_matrix());
+    fn forward_owned(&mut self, input: ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        if mode == Mode::Eval || !input.is_standard_layout() {
+            return self.forward(&input, mode);
+        }
+        let rows = self.check_input(&input)?;
+        let out_shape = self.output_shape(input.shape());
+        // The input becomes the cache without a copy, and the old cache's memory a spare.
+        let shape = (rows, self.in_features());
+        let input = input.into_shape_with_order(shape).expect("standard layout, rows * in");
+        let previous = std::mem::replace(&mut self.input, input);
+        keep_spare(&mut self.spare, previous);
+        self.pending = Some(out_shape.clone());
+        let len = rows * self.out_features();
+        let values = take_spare(&mut self.spare, len);
+        let output = self.affine(self.input.view(), values);
+        Ok(output.into_shape_with_order(IxDyn(&out_shape)).expect("rows * out elements"))
+    }
 
-        let mut in_shape = out_shape.clone();
-        *in_shape.last_mut().expect("rank >= 2") = self.in_features();
-        self.cache = None;
-        Ok(grad_input.into_shape_with_order(IxDyn(&in_shape)).expect("rows * in elements"))
+    fn backward_owned(&mut self, grad_output: ArrayD<F>) -> Result<ArrayD<F>> {
+        let grad_input = self.backward_from(&grad_output, true)?;
+        keep_spare(&mut self.spare, grad_output);
+        Ok(grad_input.expect("requested"))
+    }
+
+    fn backward_params(&mut self, grad_output: &ArrayD<F>) -> Result<()> {
+        self.backward_from(grad_output, false).map(drop)
     }
 
     fn params(&self) -> Vec<&Param<F>> {

@@ -6,7 +6,9 @@ use ndarray::ArrayD;
 use crate::{Layer, Mode, Result};
 
 /// Layers applied in order: `y = f_k(... f_1(f_0(x)))`; backward runs them in reverse, passing
-/// each layer's input gradient to the layer before it (the chain rule).
+/// each layer's input gradient to the layer before it (the chain rule). Every intermediate
+/// array goes to the next layer by value ([`Layer::forward_owned`], [`Layer::backward_owned`]),
+/// so ReLU and flatten work in place.
 ///
 /// Parameters are listed in layer order; [`Layer::named_params`] prefixes each with the layer's
 /// index, as `nn.Sequential.state_dict()` does: `"0.weight"`, `"0.bias"`, `"2.weight"`, ...
@@ -79,7 +81,7 @@ impl<F: Scalar> Layer<F> for Sequential<F> {
         };
         let mut x = first.forward(input, mode)?;
         for layer in rest {
-            x = layer.forward(&x, mode)?;
+            x = layer.forward_owned(x, mode)?;
         }
         Ok(x)
     }
@@ -90,9 +92,39 @@ impl<F: Scalar> Layer<F> for Sequential<F> {
         };
         let mut grad = last.backward(grad_output)?;
         for layer in rest.iter_mut().rev() {
-            grad = layer.backward(&grad)?;
+            grad = layer.backward_owned(grad)?;
         }
         Ok(grad)
+    }
+
+    fn forward_owned(&mut self, input: ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
+        let mut x = input;
+        for layer in &mut self.layers {
+            x = layer.forward_owned(x, mode)?;
+        }
+        Ok(x)
+    }
+
+    fn backward_owned(&mut self, grad_output: ArrayD<F>) -> Result<ArrayD<F>> {
+        let mut grad = grad_output;
+        for layer in self.layers.iter_mut().rev() {
+            grad = layer.backward_owned(grad)?;
+        }
+        Ok(grad)
+    }
+
+    fn backward_params(&mut self, grad_output: &ArrayD<F>) -> Result<()> {
+        let Some((first, rest)) = self.layers.split_first_mut() else {
+            return Ok(());
+        };
+        let Some((last, middle)) = rest.split_last_mut() else {
+            return first.backward_params(grad_output);
+        };
+        let mut grad = last.backward(grad_output)?;
+        for layer in middle.iter_mut().rev() {
+            grad = layer.backward_owned(grad)?;
+        }
+        first.backward_params(&grad)
     }
 
     fn params(&self) -> Vec<&Param<F>> {

@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench -p handgrad-nowcast --bench batch`; set `RAYON_NUM_THREADS` to the
 //! thread count of the comparison. Prints one line per model: median, minimum and the seconds
-//! of each phase.
+//! of each phase. Arguments such as `ff gru` run only the models with those names.
 
 #![allow(clippy::print_stdout)]
 
@@ -12,7 +12,7 @@ use std::time::Instant;
 use handgrad_layers::Mode;
 use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
 use handgrad_optim::{Adam, AdamConfig, Optimizer};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Ix2, Ix5, IxDyn};
 
 const BATCH: usize = 1024;
 const WARMUP: usize = 3;
@@ -41,15 +41,23 @@ fn step(model: &mut Model, adam: &mut Adam<f32>, x: &ArrayD<f32>, y: &ArrayD<f32
     [t1 - t0, t2 - t1, t3 - t2, t4 - t3].map(|d| d.as_secs_f64())
 }
 
+/// Returns an input and a target of `BATCH` rows: hours for the per-hour models, sequences of
+/// five hours for the sequence models, laid out by the model itself.
+fn batch(model: &Model, kind: ModelKind) -> (ArrayD<f32>, ArrayD<f32>) {
+    if kind.is_sequence() {
+        let features = inputs(&[BATCH, 5, 5, 5, 3], 1);
+        let features = features.into_dimensionality::<Ix5>().expect("rank 5");
+        let labels = inputs(&[BATCH, 5], 2).into_dimensionality::<Ix2>().expect("rank 2");
+        let x = model.prepare_inputs(&features.view()).expect("features of the model's shape");
+        return (x, model.prepare_targets(&labels.view()));
+    }
+    let x_shape = if kind == ModelKind::Cnn { vec![BATCH, 3, 5, 5] } else { vec![BATCH, 75] };
+    (inputs(&x_shape, 1), inputs(&[BATCH, 1], 2))
+}
+
 fn bench(kind: ModelKind) {
     let mut model = Model::new(ModelConfig::new(kind, 0)).expect("model");
-    let (x_shape, y_shape): (Vec<usize>, Vec<usize>) = match kind {
-        ModelKind::Cnn => (vec![BATCH, 3, 5, 5], vec![BATCH, 1]),
-        ModelKind::Gru => (vec![BATCH, 5, 75], vec![BATCH, 5, 1]),
-        ModelKind::Best => (vec![BATCH, 5, 3, 5, 5], vec![BATCH, 5, 1]),
-        ModelKind::FeedForward | ModelKind::Dropout => (vec![BATCH, 75], vec![BATCH, 1]),
-    };
-    let (x, y) = (inputs(&x_shape, 1), inputs(&y_shape, 2));
+    let (x, y) = batch(&model, kind);
     let config =
         AdamConfig { learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
     let mut adam = Adam::new(config).expect("adam");
@@ -75,7 +83,11 @@ fn bench(kind: ModelKind) {
 fn main() {
     let threads = rayon::current_num_threads();
     println!("handgrad, {threads} rayon threads, {REPEATS} timed batches after {WARMUP} warm-up");
+    // `cargo bench` passes `--bench` to the binary, so flags are not model names.
+    let selected: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     for kind in [ModelKind::FeedForward, ModelKind::Cnn, ModelKind::Gru, ModelKind::Best] {
-        bench(kind);
+        if selected.is_empty() || selected.iter().any(|name| name == kind.name()) {
+            bench(kind);
+        }
     }
 }

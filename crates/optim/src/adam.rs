@@ -180,6 +180,10 @@ impl<F: Scalar> Optimizer<F> for Adam<F> {
     }
 }
 
+/// Smallest parameter whose update is split over the rayon pool. Below it, handing work to
+/// another thread costs more than the update itself.
+const PARALLEL_ELEMENTS: usize = 1 << 17;
+
 /// Scalar factors of one step, computed in `f64` as PyTorch computes them in Python floats.
 struct StepFactors<F> {
     weight_decay: F,
@@ -211,13 +215,21 @@ impl<F: Scalar> StepFactors<F> {
 
     fn update(&self, param: &mut Param<F>, exp_avg: &mut ArrayD<F>, exp_avg_sq: &mut ArrayD<F>) {
         let Param { value, grad, .. } = param;
-        Zip::from(value).and(&*grad).and(exp_avg).and(exp_avg_sq).for_each(|p, &g, m, v| {
+        let parallel = value.len() >= PARALLEL_ELEMENTS;
+        let zip = Zip::from(value).and(&*grad).and(exp_avg).and(exp_avg_sq);
+        let update = |p: &mut F, &g: &F, m: &mut F, v: &mut F| {
             let g = if self.weight_decay == F::zero() { g } else { g + self.weight_decay * *p };
             *m = lerp(*m, g, self.beta1_weight);
             *v = *v * self.beta2 + self.beta2_weight * g * g;
             let denom = v.sqrt() / self.bias_correction2_sqrt + self.eps;
             *p += self.neg_step_size * *m / denom;
-        });
+        };
+        // Every element is updated on its own, so splitting the work changes no result.
+        if parallel {
+            zip.par_for_each(update);
+        } else {
+            zip.for_each(update);
+        }
     }
 }
 

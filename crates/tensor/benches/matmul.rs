@@ -2,7 +2,8 @@
 //!
 //! Run with `cargo bench -p handgrad-tensor --bench matmul`. Each case is timed over several
 //! repeats after a warm-up, and the table reports GFLOP/s (2mnk floating-point operations per
-//! product) for the median and the best repeat. `cargo bench ... -- quick` runs fewer repeats.
+//! product) for the median and the best repeat. `cargo bench ... -- quick` runs fewer repeats,
+//! and another argument, such as `gru`, runs only the cases whose name contains it.
 #![allow(clippy::print_stdout, unsafe_code)]
 
 use std::hint::black_box;
@@ -185,7 +186,7 @@ fn gflops(case: &Case, time: Duration) -> f64 {
     2.0 * (case.m * case.k * case.n) as f64 / time.as_secs_f64() / 1e9
 }
 
-fn bench_type<F: Scalar>(type_name: &str, repeats: usize) {
+fn bench_type<F: Scalar>(type_name: &str, repeats: usize, filter: &str) {
     type Engine<F> = (&'static str, fn(&ArrayView2<F>, &ArrayView2<F>) -> Array2<F>);
     let engines: [Engine<F>; 4] = [
         ("ndarray dot", |a, b| a.dot(b)),
@@ -195,7 +196,7 @@ fn bench_type<F: Scalar>(type_name: &str, repeats: usize) {
     ];
     // Measure `matmul` as callers get it by default, with serial gemm.
     handgrad_tensor::linalg::set_threading(false);
-    for case in CASES {
+    for case in CASES.iter().filter(|case| case.name.contains(filter)) {
         let operands = Operands::<F>::new(case);
         let (a, b) = (operands.a(), operands.b());
         for (engine, product) in &engines {
@@ -218,10 +219,15 @@ fn bench_type<F: Scalar>(type_name: &str, repeats: usize) {
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "quick");
+    // Cargo passes `--bench`, and another argument keeps only the cases whose name contains it.
+    let filter = std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with("--") && arg != "quick")
+        .unwrap_or_default();
     let repeats = if quick { 5 } else { 25 };
     println!("rayon threads: {}, repeats: {repeats}", rayon::current_num_threads());
     println!("| type | case | shape | engine | median GFLOP/s | best GFLOP/s |");
     println!("|---|---|---|---|---:|---:|");
-    bench_type::<f32>("f32", repeats);
-    bench_type::<f64>("f64", repeats);
+    bench_type::<f32>("f32", repeats, &filter);
+    bench_type::<f64>("f64", repeats, &filter);
 }
