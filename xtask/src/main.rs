@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", handgrad_data::report::describe(error.as_ref()));
             ExitCode::FAILURE
         }
     }

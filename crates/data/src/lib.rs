@@ -6,6 +6,7 @@
 //! - [`pickle`]: a restricted unpickler that accepts numpy arrays and nothing else.
 //! - [`npy`]: the `.npy` format, read and (for `f32` and `f64`) written.
 //! - [`atomic`]: atomic file writes (temporary file, `fsync`, rename) for every crate.
+//! - [`report`]: one-line messages of error chains, for binaries to print.
 //! - [`testing`]: test support that locates the shared fixture folder.
 //!
 //! Every reader returns a [`DataError`] naming the file, the byte offset, what was expected
@@ -19,6 +20,7 @@ pub mod idx;
 pub mod mnist;
 pub mod npy;
 pub mod pickle;
+pub mod report;
 pub mod testing;
 
 pub use array::{Dtype, NumpyArray};

@@ -3,7 +3,7 @@
 
 use handgrad_layers::Mode;
 use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
-use ndarray::{Array2, Array5, ArrayD};
+use ndarray::{s, Array2, Array5, ArrayD};
 
 /// A small deterministic feature array (N, 5, 5, 5, 3) with values in [-1, 1).
 fn features(n: usize, seed: u64) -> Array5<f32> {
@@ -47,7 +47,27 @@ fn gru_counts() {
 #[test]
 fn best_counts() {
     let model = Model::new(ModelConfig::new(ModelKind::Best, 0)).unwrap();
-    assert_eq!(model.parameter_count(), 1_792 + 466_800 + 40_200 + 201);
+    // GRU: 3 x (75 x 100 + 100 x 100 + 2 x 100); head: 100 x 100 + 100, 100 + 1.
+    assert_eq!(model.parameter_count(), 53_100 + 10_100 + 101);
+}
+
+#[test]
+fn best_is_gru_of_half_width() {
+    let best = Model::new(ModelConfig::new(ModelKind::Best, 0)).unwrap();
+    let shapes: Vec<Vec<usize>> = best.params().iter().map(|p| p.value.shape().to_vec()).collect();
+    assert_eq!(
+        shapes,
+        [
+            vec![300, 75],
+            vec![300, 100],
+            vec![300],
+            vec![300],
+            vec![100, 100],
+            vec![100],
+            vec![1, 100],
+            vec![1]
+        ]
+    );
 }
 
 #[test]
@@ -104,7 +124,7 @@ fn sequence_models_keep_hours_together() {
     let gru = Model::new(small(ModelKind::Gru)).unwrap();
     assert_eq!(gru.prepare_inputs(&x.view()).unwrap().shape(), [3, 5, 75]);
     let best = Model::new(small(ModelKind::Best)).unwrap();
-    assert_eq!(best.prepare_inputs(&x.view()).unwrap().shape(), [3, 5, 3, 5, 5]);
+    assert_eq!(best.prepare_inputs(&x.view()).unwrap().shape(), [3, 5, 75]);
 }
 
 #[test]
@@ -128,6 +148,23 @@ fn predictions_have_one_value_per_hour() {
         let predictions = model.predict(&features(7, 4).view()).unwrap();
         assert_eq!(predictions.shape(), [7, 5], "{}", kind.name());
         assert!(predictions.iter().all(|v| v.is_finite()), "{}", kind.name());
+    }
+}
+
+#[test]
+fn predictions_do_not_depend_on_earlier_passes() {
+    // 1,700 sequences take three forward passes of up to 819; the middle rows predicted alone
+    // must match, so no pass leaks state such as a hidden state into the next.
+    let x = features(1_700, 6);
+    for kind in ModelKind::ALL {
+        let mut model = Model::new(small(kind)).unwrap();
+        let all = model.predict(&x.view()).unwrap();
+        let again = model.predict(&x.view()).unwrap();
+        let middle = model.predict(&x.slice(s![819..1638, .., .., .., ..])).unwrap();
+        assert_eq!(all, again, "{}: two calls differ", kind.name());
+        let largest =
+            (&all.slice(s![819..1638, ..]) - &middle).abs().fold(0.0f32, |a, &b| a.max(b));
+        assert!(largest < 1e-5, "{}: rows 819..1638 differ by {largest}", kind.name());
     }
 }
 

@@ -3,16 +3,20 @@
 //! ```text
 //! nowcast generate --out DIR [--seed 0] [--scale 1.0]
 //! nowcast train --model ff|dropout|cnn|gru|best [--data-dir DIR | --scale 1.0] [--epochs 10]
-//!               [--schedule none|plateau|keypoint] [--checkpoint PATH] [--resume PATH]
+//!               [--schedule none|plateau|keypoint] [--learning-rate 0.01] [--batch-size N]
+//!               [--seed 0] [--checkpoint PATH] [--resume PATH]
 //! nowcast evaluate --checkpoint PATH [--data-dir DIR | --scale 1.0]
 //! nowcast predict --checkpoint PATH --input FEATURES.npy --out PREDICTIONS.npy
 //! ```
 //!
-//! Without `--data-dir`, `train` and `evaluate` use the built-in synthetic data set.
+//! Without `--data-dir`, `train` and `evaluate` use the built-in synthetic data set. Without
+//! `--schedule`, `--learning-rate` and `--batch-size`, `train` uses the model's recipe,
+//! `TrainConfig::recipe`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
@@ -62,15 +66,17 @@ enum Command {
         /// Total epochs, counting those of a resumed checkpoint.
         #[arg(long, default_value_t = 10)]
         epochs: usize,
-        /// Learning-rate schedule: none, plateau or keypoint.
-        #[arg(long, default_value = "none")]
-        schedule: String,
-        /// Adam learning rate (ignored by the keypoint schedule).
-        #[arg(long, default_value_t = 0.01)]
-        learning_rate: f64,
-        /// Rows per Adam step.
-        #[arg(long, default_value_t = 1024)]
-        batch_size: usize,
+        /// Learning-rate schedule: none, plateau or keypoint [default: keypoint for best, none
+        /// for the others].
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Adam learning rate, ignored by the keypoint schedule [default: 0.01].
+        #[arg(long)]
+        learning_rate: Option<f64>,
+        /// Rows per Adam step; sequences for gru and best [default: 32 for best, 1024 for the
+        /// others].
+        #[arg(long)]
+        batch_size: Option<usize>,
         /// Seed of the weights, shuffles and dropout masks.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -107,8 +113,18 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", handgrad_data::report::describe(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Generate { out, seed, scale } => generate(&out, seed, scale),
         Command::Train {
             model,
@@ -125,10 +141,20 @@ fn main() -> anyhow::Result<()> {
             let kind = ModelKind::from_name(&model).with_context(|| {
                 format!("unknown model \"{model}\"; use ff, dropout, cnn, gru or best")
             })?;
-            let schedule = Schedule::from_name(&schedule).with_context(|| {
-                format!("unknown schedule \"{schedule}\"; use none, plateau or keypoint")
-            })?;
-            let config = TrainConfig { epochs, batch_size, learning_rate, schedule, seed };
+            let recipe = TrainConfig::recipe(kind, epochs);
+            let schedule = match schedule {
+                Some(name) => Schedule::from_name(&name).with_context(|| {
+                    format!("unknown schedule \"{name}\"; use none, plateau or keypoint")
+                })?,
+                None => recipe.schedule,
+            };
+            let config = TrainConfig {
+                epochs,
+                batch_size: batch_size.unwrap_or(recipe.batch_size),
+                learning_rate: learning_rate.unwrap_or(recipe.learning_rate),
+                schedule,
+                seed,
+            };
             let target =
                 checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
             let source = DataSource::new(data_dir, scale)?;
