@@ -2,6 +2,7 @@
 //! backpropagation through time.
 
 use std::any::TypeId;
+use std::marker::PhantomData;
 
 use handgrad_tensor::{Param, Scalar};
 use ndarray::{
@@ -415,15 +416,65 @@ fn forward_step<F: Scalar>(
         let inputs = [contiguous(&projected), contiguous(&recurrent), contiguous(&previous)];
         let outputs = [contiguous_mut(state), contiguous_mut(output), contiguous_mut(gates)];
         if fast {
-            forward_row::<F, VectorF32>(inputs, biases, outputs);
+            vectorized(ForwardRow::<F, VectorF32> {
+                inputs,
+                biases,
+                outputs,
+                activations: PhantomData,
+            });
         } else {
             forward_row::<F, Library>(inputs, biases, outputs);
         }
     });
 }
 
+/// Runs `kernel` compiled for the widest instruction set that the processor supports
+/// (AVX-512, AVX2 or the x86-64 baseline).
+///
+/// `pulp` compiles only what is inlined into [`pulp::WithSimd::with_simd`] for each instruction
+/// set, and a closure's body is not inlined there, so each row kernel is a struct whose
+/// `with_simd` and helpers are `#[inline(always)]`.
+fn vectorized<K: pulp::WithSimd>(kernel: K) -> K::Output {
+    pulp::Arch::new().dispatch(kernel)
+}
+
+/// One sample of [`forward_step`], as a `pulp` kernel.
+struct ForwardRow<'a, 'b, F, A> {
+    inputs: [&'a [F]; 3],
+    biases: (&'a [F], &'a [F]),
+    outputs: [&'b mut [F]; 3],
+    activations: PhantomData<A>,
+}
+
+impl<F: Scalar, A: Activations<F>> pulp::WithSimd for ForwardRow<'_, '_, F, A> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        forward_row::<F, A>(self.inputs, self.biases, self.outputs);
+    }
+}
+
+/// One sample of [`backward_step`], as a `pulp` kernel.
+struct BackwardRow<'a, 'b, F> {
+    inputs: [&'a [F]; 3],
+    grad_projected: &'b mut [F],
+    grad_recurrent: &'b mut [F],
+    carried: &'b mut [F],
+}
+
+impl<F: Scalar> pulp::WithSimd for BackwardRow<'_, '_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        backward_row(self.inputs, self.grad_projected, self.grad_recurrent, self.carried);
+    }
+}
+
 /// Computes one sample of [`forward_step`]. `inputs` are W_ih x_t, W_hh h_{t−1} and h_{t−1},
 /// and `outputs` are h_t twice and the gates.
+#[inline(always)]
 fn forward_row<F: Scalar, A: Activations<F>>(
     inputs: [&[F]; 3],
     biases: (&[F], &[F]),
@@ -460,6 +511,7 @@ fn forward_row<F: Scalar, A: Activations<F>>(
 }
 
 /// Splits the first 3h entries of `values` into three slices of h.
+#[inline(always)]
 fn thirds<F>(values: &[F], h: usize) -> (&[F], &[F], &[F]) {
     (&values[..h], &values[h..2 * h], &values[2 * h..3 * h])
 }
@@ -489,16 +541,17 @@ fn backward_step<F: Scalar>(
         .and(grad_recurrent.rows_mut())
         .and(carried.rows_mut())
         .par_for_each(|grad_state, gates, previous, grad_projected, grad_recurrent, carried| {
-            backward_row(
-                [contiguous(&grad_state), contiguous(&gates), contiguous(&previous)],
-                contiguous_mut(grad_projected),
-                contiguous_mut(grad_recurrent),
-                contiguous_mut(carried),
-            );
+            vectorized(BackwardRow {
+                inputs: [contiguous(&grad_state), contiguous(&gates), contiguous(&previous)],
+                grad_projected: contiguous_mut(grad_projected),
+                grad_recurrent: contiguous_mut(grad_recurrent),
+                carried: contiguous_mut(carried),
+            });
         });
 }
 
 /// One sample of [`backward_step`]; `inputs` are dL/dh_t, the cached gates and h_{t−1}.
+#[inline(always)]
 fn backward_row<F: Scalar>(
     inputs: [&[F]; 3],
     grad_projected: &mut [F],

@@ -274,6 +274,25 @@ fn f32_layers_track_f64() {
 }
 
 #[test]
+fn f32_gru_gradients_track_f64() {
+    // 37 hidden units fill two 16-lane f32 vectors and leave a remainder.
+    let x64 = pattern(&[4, 5, 6], 1.0, 0.37, 0.0, f64::sin);
+    let grad64 = pattern(&[4, 5, 37], 0.5, 0.23, 0.4, f64::cos);
+    let mut gru64 = Gru::<f64>::new(6, 37, 3).unwrap();
+    let mut gru32 = Gru::<f32>::new(6, 37, 3).unwrap();
+    gru64.forward(&x64, Mode::Train).unwrap();
+    gru32.forward(&x64.mapv(|v| v as f32), Mode::Train).unwrap();
+
+    let dx64 = gru64.backward(&grad64).unwrap();
+    let dx32 = gru32.backward(&grad64.mapv(|v| v as f32)).unwrap();
+    assert_all_close(&dx32.mapv(f64::from), dx64.as_slice().unwrap(), 1e-4);
+    for (p32, p64) in gru32.params().iter().zip(gru64.params()) {
+        let expected = p64.grad.as_slice().unwrap();
+        assert_all_close(&p32.grad.mapv(f64::from), expected, 1e-4);
+    }
+}
+
+#[test]
 fn dropout_statistics() {
     let p = 0.3;
     let mut dropout = Dropout::new(p, 42).unwrap();
