@@ -102,8 +102,9 @@ fn on_threads(features: &MnistFeatures, iters: usize, threads: usize) -> (f64, O
     })
 }
 
-/// User plus system CPU time of this process, all threads, from `/proc/self/stat` (Linux); the
-/// counters tick 100 times a second (`USER_HZ`), so a timed run should last a few seconds.
+/// Returns the user plus system CPU time of this process, all threads, from `/proc/self/stat`
+/// (Linux). The counters tick 100 times a second (`USER_HZ`), so a timed run should last a few
+/// seconds.
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name may hold spaces; the fields after it are space-separated, and utime and
@@ -160,7 +161,7 @@ fn numpy(mnist_dir: &Path, iters: usize, threads: Option<usize>) -> Option<(f64,
     Some((wall, number_before(&stdout, "iterations per CPU-second")))
 }
 
-/// The number just before `unit` on the first line of `text` that holds `unit`.
+/// Returns the number just before `unit` on the first line of `text` that contains `unit`.
 fn number_before(text: &str, unit: &str) -> Option<f64> {
     let line = text.lines().find(|line| line.contains(unit))?;
     let before = &line[..line.find(unit)?];

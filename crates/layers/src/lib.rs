@@ -115,7 +115,7 @@ pub trait Layer<F: Scalar>: Send + std::fmt::Debug {
 
     /// [`Layer::backward`] without dL/d(input): only the parameters' gradients are stored.
     ///
-    /// Meant for the first layer of a network, whose input gradient nobody reads. Layers with
+    /// Meant for the first layer of a network, whose input gradient is never read. Layers with
     /// parameters override it to skip that product, and the default calls `backward` and
     /// drops the result.
     fn backward_params(&mut self, grad_output: &ArrayD<F>) -> Result<()> {
