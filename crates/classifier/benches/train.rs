@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use handgrad_classifier::mnist::{MnistFeatures, NUM_CLASSES};
-use handgrad_classifier::search::{search, SearchData, SearchGrid};
+use handgrad_classifier::search::{search, SearchGrid};
 use handgrad_classifier::{TrainConfig, TwoLayerNet};
 use handgrad_data::mnist::Mnist;
 use handgrad_tensor::rng::NumpyRng;
@@ -125,13 +125,7 @@ fn parallel_search(features: &MnistFeatures, iters: usize, threads: usize) -> f6
         num_iters: iters,
         ..SearchGrid::reference()
     };
-    let data = SearchData {
-        x_train: features.train.x.view(),
-        y_train: &features.train.y,
-        x_val: features.validation.x.view(),
-        y_val: &features.validation.y,
-        num_classes: NUM_CLASSES,
-    };
+    let data = features.search_data();
     let start = Instant::now();
     let result = search(&grid, &data, &|_| {}).unwrap();
     (result.trials.len() * iters) as f64 / start.elapsed().as_secs_f64()

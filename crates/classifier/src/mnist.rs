@@ -6,6 +6,8 @@
 use handgrad_data::mnist::{Mnist, MnistSource};
 use ndarray::{Array1, Array2, Axis};
 
+use crate::search::SearchData;
+
 /// One preprocessed set: inputs (N, 784) and labels 0 to 9.
 #[derive(Debug, Clone)]
 pub struct MnistSet {
@@ -48,6 +50,17 @@ impl MnistFeatures {
             test: centre(&mnist.test_images, &mnist.test_labels),
             mean_image,
             source: mnist.source,
+        }
+    }
+
+    /// Borrows the training and validation sets as the input of [`crate::search::search`].
+    pub fn search_data(&self) -> SearchData<'_> {
+        SearchData {
+            x_train: self.train.x.view(),
+            y_train: &self.train.y,
+            x_val: self.validation.x.view(),
+            y_val: &self.validation.y,
+            num_classes: NUM_CLASSES,
         }
     }
 }

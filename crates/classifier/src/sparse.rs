@@ -233,28 +233,37 @@ impl pulp::WithSimd for HiddenRows<'_> {
     }
 }
 
-/// Returns the mean loss over rows `rows` of `x` with labels `labels` and fills `grads`.
+/// Rows `rows` of a sparse data set `x`, with their labels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Minibatch<'a> {
+    /// The whole data set.
+    pub x: &'a OffsetRows,
+    /// Indices of the drawn rows, repeats allowed.
+    pub rows: &'a [usize],
+    /// Label of each drawn row.
+    pub labels: &'a [usize],
+}
+
+/// Returns the mean loss over `batch` and fills `grads`.
 ///
 /// Training steps `W1` inside [`step_first_layer`] instead; the tests compare both with the
 /// dense passes.
 #[cfg(test)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn loss_and_gradients(
     net: &TwoLayerNet,
-    x: &OffsetRows,
-    rows: &[usize],
-    labels: &[usize],
+    batch: Minibatch<'_>,
     reg: f64,
     ws: &mut Workspace,
     sparse: &mut SparseWorkspace,
     grads: &mut Gradients,
 ) -> Result<f64> {
-    let data_loss = backward_to_hidden(net, x, rows, labels, reg, ws, sparse, grads)?;
+    let data_loss = backward_to_hidden(net, batch, reg, ws, sparse, grads)?;
 
     let hidden = net.hidden_size();
     let w1 = net.w1.as_slice().expect("layouts_fit checked");
     let dw1 = grads.w1.as_slice_mut().expect("owned matrix");
-    let pass = FirstLayerPass::new(x, ws, sparse, grads.b1.as_slice().expect("owned vector"), reg);
+    let db1 = grads.b1.as_slice().expect("owned vector");
+    let pass = FirstLayerPass::new(batch.x, ws, sparse, db1, reg);
     let tasks =
         dw1.par_chunks_mut(hidden * ROWS_PER_TASK).zip(w1.par_chunks(hidden * ROWS_PER_TASK));
     tasks.enumerate().for_each(|(task, (dw1, w1))| {
@@ -265,17 +274,15 @@ pub(crate) fn loss_and_gradients(
 
 /// Runs the forward pass and the backward pass down to the hidden layer: fills `dW2`, `db2`,
 /// `db1`, `ws.dz1`, and lists the minibatch's entries by column. Returns the mean data loss.
-#[allow(clippy::too_many_arguments)]
 fn backward_to_hidden(
     net: &TwoLayerNet,
-    x: &OffsetRows,
-    rows: &[usize],
-    labels: &[usize],
+    batch: Minibatch<'_>,
     reg: f64,
     ws: &mut Workspace,
     sparse: &mut SparseWorkspace,
     grads: &mut Gradients,
 ) -> Result<f64> {
+    let Minibatch { x, rows, labels } = batch;
     forward(net, x, rows, ws, sparse);
     let (data_loss, dscores) = handgrad_losses::softmax_cross_entropy(&ws.scores.view(), labels)?;
     kernels::backward_to_hidden(net, &dscores.view(), reg, ws, grads);
@@ -291,8 +298,8 @@ pub(crate) struct Update {
     pub momentum: f64,
 }
 
-/// Computes the loss and gradients over rows `rows` of `x` and steps `W1` in the same pass, row
-/// by row, without storing `dW1`. The other gradients land in `grads` for the caller to apply.
+/// Computes the loss and gradients over `batch` and steps `W1` in the same pass, row by row,
+/// without storing `dW1`. The other gradients land in `grads` for the caller to apply.
 ///
 /// `w1_squares` must be `|W1|^2` of the current weights and is set to that of the updated
 /// ones. `velocity` is the momentum buffer of `W1` when `update.momentum > 0`. Returns the loss
@@ -300,9 +307,7 @@ pub(crate) struct Update {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn step_first_layer(
     net: &mut TwoLayerNet,
-    x: &OffsetRows,
-    rows: &[usize],
-    labels: &[usize],
+    batch: Minibatch<'_>,
     reg: f64,
     update: Update,
     w1_squares: &mut f64,
@@ -311,7 +316,7 @@ pub(crate) fn step_first_layer(
     sparse: &mut SparseWorkspace,
     grads: &mut Gradients,
 ) -> Result<f64> {
-    let data_loss = backward_to_hidden(net, x, rows, labels, reg, ws, sparse, grads)?;
+    let data_loss = backward_to_hidden(net, batch, reg, ws, sparse, grads)?;
     let w2_squares = net.w2.iter().map(|v| v * v).sum::<f64>();
     let loss = data_loss + 0.5 * reg * (*w1_squares + w2_squares);
     if !loss.is_finite() {
@@ -321,7 +326,8 @@ pub(crate) fn step_first_layer(
     let hidden = net.hidden_size();
     let chunk = hidden * ROWS_PER_TASK;
     let w1 = net.w1.as_slice_mut().expect("layouts_fit checked");
-    let pass = FirstLayerPass::new(x, ws, sparse, grads.b1.as_slice().expect("owned vector"), reg);
+    let db1 = grads.b1.as_slice().expect("owned vector");
+    let pass = FirstLayerPass::new(batch.x, ws, sparse, db1, reg);
     let velocity = velocity.map(|v| v.as_slice_mut().expect("owned matrix"));
     let velocity_chunks = velocity.into_iter().flat_map(|v| v.chunks_mut(chunk).map(Some));
     let mut tasks: Vec<(&mut [f64], Option<&mut [f64]>)> =
@@ -602,17 +608,9 @@ mod tests {
         let mut ws = Workspace::new(net, rows.len());
         let mut sparse_ws = SparseWorkspace::new(net);
         let mut grads = kernels::zero_gradients(net);
-        let loss = loss_and_gradients(
-            net,
-            &stored,
-            rows,
-            labels,
-            reg,
-            &mut ws,
-            &mut sparse_ws,
-            &mut grads,
-        )
-        .unwrap();
+        let batch = Minibatch { x: &stored, rows, labels };
+        let loss =
+            loss_and_gradients(net, batch, reg, &mut ws, &mut sparse_ws, &mut grads).unwrap();
 
         assert!((loss - dense_loss).abs() <= TOLERANCE * dense_loss.abs(), "{loss} {dense_loss}");
         assert!(relative(&ws.scores, &dense_ws.scores) < TOLERANCE, "scores");
@@ -652,9 +650,7 @@ mod tests {
             let mut grads = kernels::zero_gradients(net);
             let loss = step_first_layer(
                 &mut fused,
-                &stored,
-                rows,
-                labels,
+                Minibatch { x: &stored, rows, labels },
                 reg,
                 update,
                 &mut squares,

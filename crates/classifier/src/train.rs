@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2, Zip};
 
 use crate::kernels::{self, Workspace};
 use crate::net::{check_reg, fraction_equal, invalid};
-use crate::sparse::{self, OffsetRows, SparseWorkspace, Update};
+use crate::sparse::{self, Minibatch, OffsetRows, SparseWorkspace, Update};
 use crate::{ClassifierError, Gradients, Result, TwoLayerNet};
 
 /// Hyperparameters of one training run.
@@ -306,9 +306,7 @@ impl Trainer {
         let loss = match self.sparse.as_mut() {
             Some(sparse) => sparse::step_first_layer(
                 net,
-                &sparse.train,
-                &self.batch_indices,
-                &self.batch_y,
+                Minibatch { x: &sparse.train, rows: &self.batch_indices, labels: &self.batch_y },
                 reg,
                 Update { learning_rate, momentum: self.config.momentum },
                 &mut self.w1_squares,

@@ -99,15 +99,7 @@ fn sync_parent(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::testing::file_names;
 
     #[test]
     fn write_replaces_content() {
@@ -117,7 +109,7 @@ mod tests {
         write_atomic(&path, b"second").unwrap();
 
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        assert_eq!(entries(dir.path()), vec!["out.bin".to_string()]);
+        assert_eq!(file_names(dir.path()), vec!["out.bin".to_string()]);
     }
 
     #[test]
@@ -133,7 +125,7 @@ mod tests {
 
         assert!(result.is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");
-        assert_eq!(entries(dir.path()), vec!["out.bin".to_string()]);
+        assert_eq!(file_names(dir.path()), vec!["out.bin".to_string()]);
     }
 
     #[test]

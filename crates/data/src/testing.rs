@@ -1,4 +1,5 @@
-//! Test support: locating the shared fixture folder that sits beside the repository.
+//! Test support: locating the shared fixture folder that sits beside the repository, and
+//! listing the files that a write left in a folder.
 //!
 //! Tests in every handgrad crate read real data (the MNIST test set, numpy pickles) from a
 //! folder named `shared/` next to the repository root, as in
@@ -22,6 +23,23 @@ pub const SHARED_ENV: &str = "HANDGRAD_SHARED";
 
 /// Environment variable that, when set to `1`, makes a missing shared folder a panic.
 pub const REQUIRE_ENV: &str = "HANDGRAD_REQUIRE_SHARED";
+
+/// Returns the sorted names of the entries of `dir`, for tests that check which files a write
+/// left behind.
+///
+/// # Panics
+///
+/// Panics when `dir` or one of its entries cannot be read.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|error| {
+        panic!("cannot list {}: {error}", dir.display());
+    });
+    let mut names: Vec<String> = entries
+        .map(|entry| entry.expect("readable folder entry").file_name().to_string_lossy().into())
+        .collect();
+    names.sort();
+    names
+}
 
 /// Returns the shared fixture folder, or `None` when it cannot be found.
 ///

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use handgrad_data::mnist::{fetch_with, sha256_of_file, FetchConfig, RemoteFile};
+use handgrad_data::testing::file_names;
 use handgrad_data::DataError;
 use sha2::{Digest, Sha256};
 
@@ -66,15 +66,6 @@ fn config(mirrors: Vec<String>, files: Vec<RemoteFile>) -> FetchConfig {
     }
 }
 
-fn cache_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn downloads_and_verifies_files() {
     let first = vec![7u8; 100_000];
@@ -95,7 +86,7 @@ fn downloads_and_verifies_files() {
     let total = (first.len() + second.len()) as u64;
     assert_eq!(reports.last(), Some(&(total, Some(total))));
     assert!(reports.windows(2).all(|pair| pair[0].0 <= pair[1].0));
-    assert_eq!(cache_entries(cache.path()), vec!["a.gz".to_string(), "b.gz".to_string()]);
+    assert_eq!(file_names(cache.path()), vec!["a.gz".to_string(), "b.gz".to_string()]);
 }
 
 #[test]
@@ -126,7 +117,7 @@ fn checksum_mismatch_leaves_no_file() {
     assert_eq!(url, &format!("{base}d.gz"));
     assert_eq!(expected, &sha256_hex(&good));
     assert_eq!(found, &sha256_hex(b"tampered bytes"));
-    assert!(cache_entries(cache.path()).is_empty(), "{:?}", cache_entries(cache.path()));
+    assert!(file_names(cache.path()).is_empty(), "{:?}", file_names(cache.path()));
 }
 
 #[test]
@@ -179,5 +170,5 @@ fn closed_port_is_network_error() {
     let error = fetch_with(cache.path(), &config, &mut |_, _| {}).unwrap_err();
 
     assert!(matches!(error, DataError::Network { .. }), "{error:?}");
-    assert!(cache_entries(cache.path()).is_empty());
+    assert!(file_names(cache.path()).is_empty());
 }

@@ -9,10 +9,10 @@ use handgrad_tensor::Scalar;
 
 /// The gate activations, chosen per element type at compile time.
 pub(crate) trait Activations<F> {
-    /// σ(x) = 1 / (1 + e^{−x}).
+    /// Returns σ(x) = 1 / (1 + e^{−x}).
     fn sigmoid(x: F) -> F;
 
-    /// The hyperbolic tangent.
+    /// Returns the hyperbolic tangent of `x`.
     fn tanh(x: F) -> F;
 }
 

@@ -319,9 +319,10 @@ fn weight_matrix<'a, F: Scalar>(config: &Conv2dConfig, weight: &'a Param<F>) -> 
     weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
 }
 
-/// Fills `cols` with the (N·H'·W', C·k·k + 1) matrix whose row (n, i, j) contains the receptive
-/// field of output pixel (i, j) of sample n, with column order (c, u, v) and zeros for padding,
-/// followed by a 1 that multiplies the bias.
+/// Fills `cols` with the (N·H'·W', C·k·k + 1) im2col matrix.
+///
+/// Row (n, i, j) contains the receptive field of output pixel (i, j) of sample n in column order
+/// (c, u, v), with zeros for padding. Its last entry is a 1 that multiplies the bias.
 fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>, cols: &mut Array2<F>) {
     let k = config.kernel_size;
     let patch = config.in_channels * k * k;

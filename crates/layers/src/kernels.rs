@@ -103,14 +103,14 @@ pub(crate) fn bias_rows<F: Scalar>(bias: &[F], rows: usize, mut values: Vec<F>) 
     Array2::from_shape_vec((rows, bias.len()), values).expect("rows * bias.len() entries")
 }
 
-/// Most arrays a layer keeps in [`take_spare`]'s pool.
+/// Maximum number of arrays a layer keeps in [`take_spare`]'s pool.
 const SPARE_ARRAYS: usize = 2;
 
 /// Takes the smallest array of `spare` with room for `len` entries, emptied, or a new one.
 ///
-/// Arrays that a layer receives by value and no longer needs (its previous input cache, an
-/// output gradient) go back to the pool with [`keep_spare`], so that in a chain of layers
-/// passing arrays by value most outputs reuse memory instead of allocating it.
+/// A layer returns the arrays it received by value and no longer needs (its previous input
+/// cache, an output gradient) to the pool with [`keep_spare`]. In a chain of layers that pass
+/// arrays by value, most outputs then reuse memory instead of allocating it.
 pub(crate) fn take_spare<F>(spare: &mut Vec<Vec<F>>, len: usize) -> Vec<F> {
     let fitting = spare.iter().enumerate().filter(|(_, values)| values.capacity() >= len);
     let smallest = fitting.min_by_key(|(_, values)| values.capacity()).map(|(index, _)| index);

@@ -5,7 +5,7 @@
 use handgrad_layers::{Conv2d, Conv2dConfig, Flatten, Gru, Layer, Linear, Mode, Relu, Sequential};
 use ndarray::{ArrayD, IxDyn};
 
-/// Deterministic values in [−1, 1] with some exact zeros, so ReLU sees every case.
+/// Deterministic values in [−1, 1] with some exact zeros, so that ReLU meets every case.
 fn pattern(shape: &[usize], seed: u64) -> ArrayD<f64> {
     let len = shape.iter().product::<usize>();
     let values = (0..len)

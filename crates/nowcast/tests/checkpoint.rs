@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::Path;
 
+use handgrad_data::testing::file_names;
 use handgrad_nowcast::checkpoint::{self, CheckpointError};
 use handgrad_nowcast::data::Split;
 use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
@@ -226,15 +227,6 @@ fn invalid_metadata_json_is_rejected() {
     assert!(matches!(error, CheckpointError::Metadata { key: "model", .. }), "{error}");
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn failed_save_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -246,6 +238,6 @@ fn failed_save_leaves_no_partial_file() {
 
     let error = checkpoint::save(&target, &model, &normalizer, Some(&state)).unwrap_err();
     assert!(matches!(error, CheckpointError::Write { .. }), "{error}");
-    assert_eq!(entries(dir.path()), ["model.safetensors"]);
-    assert_eq!(entries(&target), ["keep"]);
+    assert_eq!(file_names(dir.path()), ["model.safetensors"]);
+    assert_eq!(file_names(&target), ["keep"]);
 }

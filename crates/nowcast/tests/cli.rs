@@ -1,6 +1,6 @@
-//! The `nowcast` binary end to end: `generate` writes a tiny synthetic set, `train` fits the
-//! per-hour models and the best model on it for one epoch, and `evaluate` scores the
-//! checkpoints and rejects missing or damaged ones with a message naming the file.
+//! The `nowcast` binary end to end. `generate` writes a tiny synthetic set, and `train` fits the
+//! per-hour models and the best model on it for one epoch. `evaluate` scores the checkpoints
+//! and rejects missing or damaged ones with a message naming the file.
 
 use std::path::Path;
 use std::process::{Command, Output};

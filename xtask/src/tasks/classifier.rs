@@ -108,13 +108,7 @@ pub fn run_mnist(ctx: &Context) -> anyhow::Result<TaskOutput> {
         Err(reason) => return Ok(TaskOutput { skipped: Some(reason), ..TaskOutput::default() }),
     };
     let features = MnistFeatures::from_mnist(&mnist);
-    let data = SearchData {
-        x_train: features.train.x.view(),
-        y_train: &features.train.y,
-        x_val: features.validation.x.view(),
-        y_val: &features.validation.y,
-        num_classes: NUM_CLASSES,
-    };
+    let data = features.search_data();
 
     let grid = if ctx.quick { SearchGrid::quick() } else { SearchGrid::reference() };
     let result = run_search(&grid, &data)?;
