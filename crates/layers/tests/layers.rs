@@ -4,7 +4,7 @@
 use handgrad_layers::{
     Conv2d, Conv2dConfig, Dropout, Flatten, Gru, Layer, LayerError, Linear, Mode, Relu, Sequential,
 };
-use ndarray::{array, ArrayD, IxDyn};
+use ndarray::{array, ArrayD, Axis, IxDyn, Slice};
 
 const EXACT: f64 = 1e-12;
 
@@ -521,6 +521,37 @@ fn conv2d_stride_two_padding_one_matches_pytorch() {
     assert_all_close(&dx, &torch_conv2d::GRAD_INPUT, 1e-12);
     assert_all_close(&conv.params()[0].grad, &torch_conv2d::WEIGHT, 1e-12);
     assert_all_close(&conv.params()[1].grad, &torch_conv2d::BIAS, 1e-12);
+}
+
+/// A batch that the layer splits into several blocks of samples, the last one partial, gives the
+/// outputs and input gradients of the samples passed one at a time, and the sum of their
+/// parameter gradients.
+#[test]
+fn conv2d_blocks_of_a_large_batch_match_single_samples() {
+    // A 4x4 output has 16 pixels, so a block holds 32 samples and 75 samples make 3 blocks.
+    let (n, c, o, k, side) = (75, 2, 5, 3, 4);
+    let config =
+        Conv2dConfig { in_channels: c, out_channels: o, kernel_size: k, stride: 1, padding: 1 };
+    let mut conv = Conv2d::<f64>::new(config, 3).unwrap();
+    let x = pattern(&[n, c, side, side], 1.0, 0.37, 0.1, f64::sin);
+    let y = conv.forward(&x, Mode::Train).unwrap();
+    let upstream = pattern(y.shape(), 1.0, 0.29, 0.5, f64::cos);
+    let dx = conv.backward(&upstream).unwrap();
+    let (weight_grad, bias_grad) = (conv.params()[0].grad.clone(), conv.params()[1].grad.clone());
+
+    let mut weight_sum = ArrayD::zeros(weight_grad.raw_dim());
+    let mut bias_sum = ArrayD::zeros(bias_grad.raw_dim());
+    for sample in 0..n {
+        let one = |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
+        let y_one = conv.forward(&one(&x), Mode::Train).unwrap();
+        assert_all_close(&y_one, one(&y).as_slice().unwrap(), 1e-12);
+        let dx_one = conv.backward(&one(&upstream)).unwrap();
+        assert_all_close(&dx_one, one(&dx).as_slice().unwrap(), 1e-12);
+        weight_sum += &conv.params()[0].grad;
+        bias_sum += &conv.params()[1].grad;
+    }
+    assert_all_close(&weight_grad, weight_sum.as_slice().unwrap(), 1e-10);
+    assert_all_close(&bias_grad, bias_sum.as_slice().unwrap(), 1e-10);
 }
 
 /// Values printed by `tests/reference/conv2d_reference.py` (PyTorch `nn.Conv2d`, float64).
