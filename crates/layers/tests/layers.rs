@@ -523,9 +523,33 @@ fn conv2d_stride_two_padding_one_matches_pytorch() {
     assert_all_close(&conv.params()[1].grad, &torch_conv2d::BIAS, 1e-12);
 }
 
-/// A batch that the layer splits into several blocks of samples, the last one partial, gives the
-/// outputs and input gradients of the samples passed one at a time, and the sum of their
-/// parameter gradients.
+/// Runs `layer` on the whole batch `x` and then on each sample alone, and checks that the
+/// outputs and input gradients agree and that the parameter gradients of the batch are the sums
+/// of the samples'.
+fn assert_batch_matches_single_samples(layer: &mut dyn Layer<f64>, x: &ArrayD<f64>) {
+    let y = layer.forward(x, Mode::Train).unwrap();
+    let upstream = pattern(y.shape(), 1.0, 0.29, 0.5, f64::cos);
+    let dx = layer.backward(&upstream).unwrap();
+    let grads: Vec<ArrayD<f64>> = layer.params().iter().map(|p| p.grad.clone()).collect();
+
+    let mut sums: Vec<ArrayD<f64>> = grads.iter().map(|g| ArrayD::zeros(g.raw_dim())).collect();
+    for sample in 0..x.shape()[0] {
+        let one = |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
+        let y_one = layer.forward(&one(x), Mode::Train).unwrap();
+        assert_all_close(&y_one, one(&y).as_slice().unwrap(), 1e-12);
+        let dx_one = layer.backward(&one(&upstream)).unwrap();
+        assert_all_close(&dx_one, one(&dx).as_slice().unwrap(), 1e-12);
+        for (sum, param) in sums.iter_mut().zip(layer.params()) {
+            *sum += &param.grad;
+        }
+    }
+    for (grad, sum) in grads.iter().zip(&sums) {
+        assert_all_close(grad, sum.as_slice().unwrap(), 1e-10);
+    }
+}
+
+/// A batch that the convolution splits into several blocks of samples, the last one partial,
+/// behaves as its samples one at a time.
 #[test]
 fn conv2d_blocks_of_a_large_batch_match_single_samples() {
     // A 4x4 output has 16 pixels, so a block holds 32 samples and 75 samples make 3 blocks.
@@ -534,24 +558,15 @@ fn conv2d_blocks_of_a_large_batch_match_single_samples() {
         Conv2dConfig { in_channels: c, out_channels: o, kernel_size: k, stride: 1, padding: 1 };
     let mut conv = Conv2d::<f64>::new(config, 3).unwrap();
     let x = pattern(&[n, c, side, side], 1.0, 0.37, 0.1, f64::sin);
-    let y = conv.forward(&x, Mode::Train).unwrap();
-    let upstream = pattern(y.shape(), 1.0, 0.29, 0.5, f64::cos);
-    let dx = conv.backward(&upstream).unwrap();
-    let (weight_grad, bias_grad) = (conv.params()[0].grad.clone(), conv.params()[1].grad.clone());
+    assert_batch_matches_single_samples(&mut conv, &x);
+}
 
-    let mut weight_sum = ArrayD::zeros(weight_grad.raw_dim());
-    let mut bias_sum = ArrayD::zeros(bias_grad.raw_dim());
-    for sample in 0..n {
-        let one = |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
-        let y_one = conv.forward(&one(&x), Mode::Train).unwrap();
-        assert_all_close(&y_one, one(&y).as_slice().unwrap(), 1e-12);
-        let dx_one = conv.backward(&one(&upstream)).unwrap();
-        assert_all_close(&dx_one, one(&dx).as_slice().unwrap(), 1e-12);
-        weight_sum += &conv.params()[0].grad;
-        bias_sum += &conv.params()[1].grad;
-    }
-    assert_all_close(&weight_grad, weight_sum.as_slice().unwrap(), 1e-10);
-    assert_all_close(&bias_grad, bias_sum.as_slice().unwrap(), 1e-10);
+/// The same for the GRU, whose products and gate loops are split among threads by rows.
+#[test]
+fn gru_blocks_of_a_large_batch_match_single_samples() {
+    let mut gru = Gru::<f64>::new(4, 6, 5).unwrap();
+    let x = pattern(&[150, 3, 4], 1.0, 0.23, 0.7, f64::sin);
+    assert_batch_matches_single_samples(&mut gru, &x);
 }
 
 /// Values printed by `tests/reference/conv2d_reference.py` (PyTorch `nn.Conv2d`, float64).
