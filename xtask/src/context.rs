@@ -13,6 +13,8 @@ pub struct Context {
     pub cache_dir: PathBuf,
     /// Shrinks long work so that CI finishes in minutes.
     pub quick: bool,
+    /// Share of every nowcasting split to use, when given by `--nowcast-scale`.
+    pub nowcast_scale: Option<f64>,
 }
 
 /// One checked number: printed as a table row and written to the report.

@@ -35,6 +35,20 @@ pub struct ReproduceArgs {
     /// Folder for report.md and its pictures [default: target/reproduce].
     #[arg(long)]
     out: Option<PathBuf>,
+
+    /// Share of every nowcasting split to train and score on, from 0 to 1 [default: 0.1, or
+    /// a few hundred sequences with --quick]. 1 uses the full size, about ten times as long.
+    #[arg(long, value_parser = parse_fraction)]
+    nowcast_scale: Option<f64>,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("expected a number, found {text:?}"))?;
+    if value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("expected a fraction above 0 and at most 1, found {value}"))
+    }
 }
 
 /// One task's result as the summary needs it.
@@ -104,7 +118,13 @@ fn build_context(args: &ReproduceArgs) -> anyhow::Result<Context> {
         Some(dir) => dir.clone(),
         None => default_cache_dir()?,
     };
-    Ok(Context { out_dir, data_dir: args.data_dir.clone(), cache_dir, quick: args.quick })
+    Ok(Context {
+        out_dir,
+        data_dir: args.data_dir.clone(),
+        cache_dir,
+        quick: args.quick,
+        nowcast_scale: args.nowcast_scale,
+    })
 }
 
 fn default_cache_dir() -> anyhow::Result<PathBuf> {

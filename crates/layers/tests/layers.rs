@@ -534,7 +534,8 @@ fn assert_batch_matches_single_samples(layer: &mut dyn Layer<f64>, x: &ArrayD<f6
 
     let mut sums: Vec<ArrayD<f64>> = grads.iter().map(|g| ArrayD::zeros(g.raw_dim())).collect();
     for sample in 0..x.shape()[0] {
-        let one = |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
+        let one =
+            |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
         let y_one = layer.forward(&one(x), Mode::Train).unwrap();
         assert_all_close(&y_one, one(&y).as_slice().unwrap(), 1e-12);
         let dx_one = layer.backward(&one(&upstream)).unwrap();

@@ -3,10 +3,9 @@
 //! counts, baseline margins and exact resumption from a checkpoint.
 //!
 //! Data: the real set from `--data-dir` (or its `nowcast/` folder) when its month files are
-//! there, else the synthetic set. A full run uses a tenth of the sequences of each split, on
-//! which six models train for 10 epochs: the whole task took 194 s on the synthetic set, on a
-//! 2-core machine shared with other builds. A `--quick` run uses 400 training sequences and 2
-//! epochs.
+//! there, else the synthetic set. A run without `--quick` uses a tenth of the sequences of each
+//! split, on which six models train for 10 epochs; `--nowcast-scale` sets another share, and
+//! 1 trains on every sequence. A `--quick` run uses 400 training sequences and 2 epochs.
 //!
 //! Every model trains with its recipe, [`TrainConfig::recipe`]: the best model with batches of
 //! 32 under the keypoint schedule, the others with batches of 1024 at a constant 0.01. The
@@ -33,8 +32,8 @@ use ndarray::{s, Array2};
 use crate::context::{Check, Context, TaskOutput};
 use crate::plot::{self, Series};
 
-/// Fraction of every split used by a full run.
-const FULL_FRACTION: f64 = 0.1;
+/// Fraction of every split used by a run without `--quick` or `--nowcast-scale`.
+const DEFAULT_FRACTION: f64 = 0.1;
 
 /// How much data and how many epochs this run uses.
 struct Scale {
@@ -98,19 +97,20 @@ fn load(ctx: &Context) -> anyhow::Result<(Dataset, Scale)> {
         .flat_map(|dir| [dir.clone(), dir.join("nowcast")])
         .find(|dir| handgrad_nowcast::data::find_data_file(dir, "features-m6").is_ok());
     let Some(dir) = real_dir else {
-        return Ok(synthetic_set(ctx.quick));
+        return Ok(synthetic_set(ctx));
     };
     let dataset = Dataset::load_real(&dir)?;
     let source = format!("real data from {}", dir.display());
-    let fraction = if ctx.quick { 0.01 } else { FULL_FRACTION };
+    let fraction = ctx.nowcast_scale.unwrap_or(if ctx.quick { 0.01 } else { DEFAULT_FRACTION });
     let shrunk = Dataset {
         train: every_nth(&dataset.train, fraction)?,
         validation: every_nth(&dataset.validation, fraction)?,
         test: every_nth(&dataset.test, fraction)?,
     };
+    let step = (1.0 / fraction).round();
+    let kept = if step > 1.0 { format!("every {step}th sequence") } else { "all".to_string() };
     let description = format!(
-        "{source}, every {}th sequence: {} train / {} validation / {} test sequences",
-        (1.0 / fraction).round(),
+        "{source}, {kept}: {} train / {} validation / {} test sequences",
         shrunk.train.len(),
         shrunk.validation.len(),
         shrunk.test.len()
@@ -119,16 +119,23 @@ fn load(ctx: &Context) -> anyhow::Result<(Dataset, Scale)> {
     Ok((shrunk, Scale { description, epochs, full: !ctx.quick }))
 }
 
-/// Generates the synthetic set: 400/150/150 sequences for a quick run, else a tenth of the real size.
-fn synthetic_set(quick: bool) -> (Dataset, Scale) {
-    if quick {
-        let config = SyntheticConfig { seed: 0, train: 400, validation: 150, test: 150 };
-        let description =
-            "synthetic, 400/150/150 train/validation/test sequences (quick)".to_string();
-        return (synthetic::generate(&config), Scale { description, epochs: 2, full: false });
-    }
+/// Generates the synthetic set: 400/150/150 sequences for a quick run, else the requested
+/// fraction of the real size.
+fn synthetic_set(ctx: &Context) -> (Dataset, Scale) {
+    let epochs = if ctx.quick { 2 } else { 10 };
+    let full = !ctx.quick;
+    let fraction = match (ctx.nowcast_scale, ctx.quick) {
+        (Some(fraction), _) => fraction,
+        (None, false) => DEFAULT_FRACTION,
+        (None, true) => {
+            let config = SyntheticConfig { seed: 0, train: 400, validation: 150, test: 150 };
+            let description =
+                "synthetic, 400/150/150 train/validation/test sequences (quick)".to_string();
+            return (synthetic::generate(&config), Scale { description, epochs, full });
+        }
+    };
     let real = SyntheticConfig::default();
-    let scaled = |count: usize| (count as f64 * FULL_FRACTION).round() as usize;
+    let scaled = |count: usize| ((count as f64 * fraction).round() as usize).max(1);
     let config = SyntheticConfig {
         seed: 0,
         train: scaled(real.train),
@@ -136,10 +143,10 @@ fn synthetic_set(quick: bool) -> (Dataset, Scale) {
         test: scaled(real.test),
     };
     let description = format!(
-        "synthetic at a tenth of the real size: {} train / {} validation / {} test sequences",
+        "synthetic at {fraction} of the real size: {} train / {} validation / {} test sequences",
         config.train, config.validation, config.test
     );
-    (synthetic::generate(&config), Scale { description, epochs: 10, full: true })
+    (synthetic::generate(&config), Scale { description, epochs, full })
 }
 
 /// Keeps evenly spaced sequences, so every month stays represented.
