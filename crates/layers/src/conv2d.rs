@@ -112,9 +112,10 @@ struct Geometry {
 /// Output pixels in one block of samples, the unit of work of one thread.
 ///
 /// A block is copied into im2col rows, multiplied and rearranged while it is still in the core's
-/// cache: 512 rows of 200 f32 channels take 400 KB. Done in whole-batch passes, the same work
-/// moved each batch-sized matrix through memory three times, and took 2.5 times as long for the
-/// nowcasting CNN (1024 samples, 3x3 outputs, 200 channels).
+/// cache: 512 rows of 200 f32 channels take 400 KB. Whole-batch passes move each batch-sized
+/// matrix through memory instead. For the nowcasting CNN's convolution (1024 samples, 3x3
+/// outputs, 200 channels, 2 threads) they measured 2.5 ms forward and 2.0 ms for the parameter
+/// gradients, against 1.9 and 1.2 ms in blocks.
 const BLOCK_PIXELS: usize = 512;
 
 impl Geometry {
@@ -384,7 +385,7 @@ fn weight_matrix<'a, F: Scalar>(config: &Conv2dConfig, weight: &'a Param<F>) -> 
     weight.value.view().into_shape_with_order(shape).expect("weight is (O, C, k, k)")
 }
 
-/// Returns the entries of a standard-layout array, which the layer's buffers always are.
+/// Returns the entries of one of the layer's buffers, which are kept in standard layout.
 fn rows_mut<F, D: Dimension>(array: &mut Array<F, D>) -> &mut [F] {
     array.as_slice_mut().expect("buffers are kept in standard layout")
 }
@@ -415,7 +416,7 @@ fn window_columns(j: usize, config: &Conv2dConfig, width: usize) -> (usize, usiz
     (v_start, v_end, (left + v_start).saturating_sub(padding))
 }
 
-/// Fills the im2col rows of a block of samples: `input` holds the samples (C, H, W) one after
+/// Fills the im2col rows of a block of samples: `input` contains the samples (C, H, W) one after
 /// another, `cols` receives H'·W' rows of C·k·k + 1 entries per sample.
 ///
 /// Row (n, i, j) contains the receptive field of output pixel (i, j) of sample n in column order

@@ -150,9 +150,9 @@ pub(crate) fn spare_zeros<F: Scalar>(
 /// half to another thread and packing the shared operand twice cost more than they save.
 const PARALLEL_PRODUCT: usize = 1 << 19;
 
-/// Largest `min(m, n)` of a product whose inner dimension [`gemm_split`] may cut. The AVX-512
-/// kernels of the engine fill output tiles of 64 rows by 6 columns (f32), so halving a side of
-/// a few dozen leaves each thread mostly partial tiles.
+/// Largest `min(m, n)` of a product whose inner dimension [`gemm_split`] may cut. The engine's
+/// main AVX-512 f32 kernel (`x4x6` in profiles) fills output tiles of 64 rows by 6 columns, so
+/// halving a side of a few dozen leaves each thread mostly partial tiles.
 const NARROW_OUTPUT: usize = 128;
 
 /// Computes `c = a · b + beta · c` through [`handgrad_tensor::linalg::gemm_into`].

@@ -534,12 +534,12 @@ fn assert_batch_matches_single_samples(layer: &mut dyn Layer<f64>, x: &ArrayD<f6
 
     let mut sums: Vec<ArrayD<f64>> = grads.iter().map(|g| ArrayD::zeros(g.raw_dim())).collect();
     for sample in 0..x.shape()[0] {
-        let one =
+        let single =
             |a: &ArrayD<f64>| a.slice_axis(Axis(0), Slice::from(sample..sample + 1)).to_owned();
-        let y_one = layer.forward(&one(x), Mode::Train).unwrap();
-        assert_all_close(&y_one, one(&y).as_slice().unwrap(), 1e-12);
-        let dx_one = layer.backward(&one(&upstream)).unwrap();
-        assert_all_close(&dx_one, one(&dx).as_slice().unwrap(), 1e-12);
+        let y_single = layer.forward(&single(x), Mode::Train).unwrap();
+        assert_all_close(&y_single, single(&y).as_slice().unwrap(), 1e-12);
+        let dx_single = layer.backward(&single(&upstream)).unwrap();
+        assert_all_close(&dx_single, single(&dx).as_slice().unwrap(), 1e-12);
         for (sum, param) in sums.iter_mut().zip(layer.params()) {
             *sum += &param.grad;
         }
@@ -552,7 +552,7 @@ fn assert_batch_matches_single_samples(layer: &mut dyn Layer<f64>, x: &ArrayD<f6
 /// A batch that the convolution splits into several blocks of samples, the last one partial,
 /// behaves as its samples one at a time.
 #[test]
-fn conv2d_blocks_of_a_large_batch_match_single_samples() {
+fn conv2d_batch_matches_samples() {
     // A 4x4 output has 16 pixels, so a block holds 32 samples and 75 samples make 3 blocks.
     let (n, c, o, k, side) = (75, 2, 5, 3, 4);
     let config =
@@ -564,7 +564,7 @@ fn conv2d_blocks_of_a_large_batch_match_single_samples() {
 
 /// The same for the GRU, whose products and gate loops are split among threads by rows.
 #[test]
-fn gru_blocks_of_a_large_batch_match_single_samples() {
+fn gru_batch_matches_samples() {
     let mut gru = Gru::<f64>::new(4, 6, 5).unwrap();
     let x = pattern(&[150, 3, 4], 1.0, 0.23, 0.7, f64::sin);
     assert_batch_matches_single_samples(&mut gru, &x);

