@@ -16,6 +16,9 @@ use plotters::style::register_font;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
+/// Width of the legend column right of a line chart. A legend inside the plot hid the lines
+/// of the last epochs once a chart had a dozen of them.
+const LEGEND_WIDTH: u32 = 230;
 const FONT: &str = "sans-serif";
 
 const FONT_CANDIDATES: &[&str] = &[
@@ -36,7 +39,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Draws lines on shared axes; `log_y` puts the y axis on a log scale.
+/// Draws lines on shared axes; `log_y` puts the y axis on a log scale when the values span at
+/// least a factor of 10. Over less, a log axis labels a single tick, so it stays linear.
 pub fn line_chart(
     path: &Path,
     title: &str,
@@ -50,9 +54,11 @@ pub fn line_chart(
     if log_y {
         y_range = y_range.start.max(f64::MIN_POSITIVE)..y_range.end;
     }
+    let log_y = log_y && y_range.end >= 10.0 * y_range.start;
 
     render(path, |root| {
-        let mut builder = ChartBuilder::on(&root);
+        let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let mut builder = ChartBuilder::on(&plot);
         builder.caption(title, (FONT, 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
         if log_y {
             let mut chart = builder.build_cartesian_2d(x_range, y_range.log_scale())?;
@@ -63,8 +69,22 @@ pub fn line_chart(
             chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw()?;
             draw_series(&mut chart, series)?;
         }
-        Ok(())
+        draw_legend(&legend, series)
     })
+}
+
+/// Writes one line sample and label per series down the legend column.
+fn draw_legend(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    series: &[Series],
+) -> anyhow::Result<()> {
+    for (index, line) in series.iter().enumerate() {
+        let color = Palette99::pick(index).to_rgba();
+        let y = 60 + 22 * index as i32;
+        area.draw(&PathElement::new(vec![(0, y), (24, y)], color.stroke_width(2)))?;
+        area.draw(&Text::new(line.label.clone(), (32, y - 8), (FONT, 15)))?;
+    }
+    Ok(())
 }
 
 fn draw_series<'a, CT>(
@@ -76,19 +96,8 @@ where
 {
     for (index, line) in series.iter().enumerate() {
         let color = Palette99::pick(index).to_rgba();
-        chart
-            .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?
-            .label(line.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 15))
-        .draw()?;
     Ok(())
 }
 
