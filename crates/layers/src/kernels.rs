@@ -205,6 +205,8 @@ fn gemm_inner_pieces<F: Scalar>(
     c += &rest;
 }
 
+/// Computes `c = a · b + beta · c` in `pieces` blocks of rows of `c` (of columns when `c` is
+/// wider than tall), run in parallel.
 fn gemm_pieces<F: Scalar>(
     a: ArrayView2<'_, F>,
     b: ArrayView2<'_, F>,
