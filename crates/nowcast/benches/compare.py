@@ -4,7 +4,8 @@ On a shared machine one pair of runs can be off by half either way. The rounds t
 alternate between the two programs, and the summary shows every round's ratio next to the
 ratio of the fastest batches seen over all rounds.
 
-Usage, from the repository root (builds the benchmark first):
+Usage, from the repository root, with a Python that has PyTorch (it builds the benchmark first
+and runs `torch_batch.py` with the same interpreter):
 
     python crates/nowcast/benches/compare.py [rounds] [threads]
 
