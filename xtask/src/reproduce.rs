@@ -36,9 +36,10 @@ pub struct ReproduceArgs {
     #[arg(long)]
     out: Option<PathBuf>,
 
-    /// Share of every nowcasting split to train and score on, from 0 to 1 [default: 0.1, or
-    /// a few hundred sequences with --quick]. 1 uses the full size, about ten times as long.
-    #[arg(long, value_parser = parse_fraction)]
+    /// Share of every nowcasting split to train and score on, above 0 and at most 1 [default:
+    /// 0.1; with --quick, 400/150/150 synthetic sequences or 0.01 of the month files]. 1 uses
+    /// the full size, about ten times as long as the default.
+    #[arg(long, value_parser = parse_fraction, allow_hyphen_values = true)]
     nowcast_scale: Option<f64>,
 }
 
@@ -114,6 +115,11 @@ fn select(only: &[String]) -> anyhow::Result<Vec<&'static Task>> {
 fn build_context(args: &ReproduceArgs) -> anyhow::Result<Context> {
     let out_dir =
         args.out.clone().unwrap_or_else(|| crate::workspace_root().join("target/reproduce"));
+    if let Some(dir) = &args.data_dir {
+        if !dir.is_dir() {
+            bail!("--data-dir {}: expected a folder, found none there", dir.display());
+        }
+    }
     let cache_dir = match &args.cache_dir {
         Some(dir) => dir.clone(),
         None => default_cache_dir()?,

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use handgrad_nowcast::baselines::{self, Prediction};
 use handgrad_nowcast::checkpoint;
 use handgrad_nowcast::data::{Dataset, Split, CHANNEL_NAMES};
@@ -60,6 +60,7 @@ struct Trained {
 /// Runs the nowcasting task.
 pub fn run(ctx: &Context) -> anyhow::Result<TaskOutput> {
     let (raw, scale) = load(ctx)?;
+    check_sizes(&raw, &scale)?;
     let normalizer = Normalizer::fit_zscore(&raw.train);
     let data = normalized(&raw, &normalizer);
     let mut out = TaskOutput::default();
@@ -100,20 +101,22 @@ fn load(ctx: &Context) -> anyhow::Result<(Dataset, Scale)> {
         return Ok(synthetic_set(ctx));
     };
     let dataset = Dataset::load_real(&dir)?;
-    let source = format!("real data from {}", dir.display());
     let fraction = ctx.nowcast_scale.unwrap_or(if ctx.quick { 0.01 } else { DEFAULT_FRACTION });
     let shrunk = Dataset {
-        train: every_nth(&dataset.train, fraction)?,
-        validation: every_nth(&dataset.validation, fraction)?,
-        test: every_nth(&dataset.test, fraction)?,
+        train: evenly_spaced(&dataset.train, fraction)?,
+        validation: evenly_spaced(&dataset.validation, fraction)?,
+        test: evenly_spaced(&dataset.test, fraction)?,
     };
-    let step = (1.0 / fraction).round();
-    let subset = if step > 1.0 { format!("every {step}th sequence") } else { "all".to_string() };
     let description = format!(
-        "{source}, {subset}: {} train / {} validation / {} test sequences",
+        "month files from {}, {fraction} of each split: {} of {} train / {} of {} validation / \
+         {} of {} test sequences",
+        dir.display(),
         shrunk.train.len(),
+        dataset.train.len(),
         shrunk.validation.len(),
-        shrunk.test.len()
+        dataset.validation.len(),
+        shrunk.test.len(),
+        dataset.test.len()
     );
     let epochs = if ctx.quick { 2 } else { 10 };
     Ok((shrunk, Scale { description, epochs, full: !ctx.quick }))
@@ -151,11 +154,32 @@ fn synthetic_set(ctx: &Context) -> (Dataset, Scale) {
     (synthetic::generate(&config), Scale { description, epochs, full })
 }
 
-/// Keeps evenly spaced sequences, so every month stays represented.
-fn every_nth(split: &Split, fraction: f64) -> anyhow::Result<Split> {
-    let step = (1.0 / fraction).round().max(1.0) as usize;
-    let indices: Vec<usize> = (0..split.len()).step_by(step).collect();
+/// Keeps `fraction` of the sequences, at least one, evenly spaced so every month stays represented.
+fn evenly_spaced(split: &Split, fraction: f64) -> anyhow::Result<Split> {
+    let len = split.len();
+    let keep = ((len as f64 * fraction).round() as usize).clamp(len.min(1), len);
+    let indices: Vec<usize> = (0..keep).map(|index| index * len / keep).collect();
     Ok(split.select(&indices)?)
+}
+
+/// Rejects splits too small for the task: the report pictures patches of the first two training
+/// sequences, and validation and test scores need at least one sequence each.
+fn check_sizes(data: &Dataset, scale: &Scale) -> anyhow::Result<()> {
+    let splits = [
+        ("training", data.train.len(), 2),
+        ("validation", data.validation.len(), 1),
+        ("test", data.test.len(), 1),
+    ];
+    for (name, len, least) in splits {
+        if len < least {
+            bail!(
+                "the {name} split has {len} sequences, but the nowcasting task needs at least \
+                 {least}; raise --nowcast-scale or add data (data: {})",
+                scale.description
+            );
+        }
+    }
+    Ok(())
 }
 
 fn normalized(raw: &Dataset, normalizer: &Normalizer) -> Dataset {
@@ -224,7 +248,7 @@ fn results_table(md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow:
             report.history.iter().map(|r| r.seconds).sum::<f64>() / report.history.len() as f64;
         writeln!(
             md,
-            "| {} | {} | {}, {} | {:.4} | {:.4} ({}) | {:.4} | {} | {:.1} |",
+            "| {} | {} | {}, {} | {:.4} | {:.4} ({}) | {:.4} | {} | {:.2} |",
             model.label,
             model.parameters,
             model.config.batch_size,
@@ -244,7 +268,7 @@ fn results_table(md: &mut String, trained: &[Trained], raw: &Dataset) -> anyhow:
             Contingency::at_threshold(&test.predictions.view(), &test.targets.view(), 1.0)?.csi();
         writeln!(
             md,
-            "| {name} (baseline) | 0 | | | {val_mse:.4} | {test_mse:.4} | {} | |",
+            "| {name} (baseline) | - | | | {val_mse:.4} | {test_mse:.4} | {} | |",
             score(csi)
         )?;
     }
