@@ -76,7 +76,8 @@ pub fn run(args: &ReproduceArgs) -> anyhow::Result<bool> {
     for task in selected {
         println!("==> {} ({})", task.name, task.title);
         let start = Instant::now();
-        let output = (task.run)(&context).map_err(|error| format!("{error:#}"));
+        let output =
+            (task.run)(&context).map_err(|error| handgrad_data::report::describe(error.as_ref()));
         let seconds = start.elapsed().as_secs_f64();
         match &output {
             Ok(out) => print_checks(out),

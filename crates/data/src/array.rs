@@ -157,9 +157,9 @@ impl NumpyArray {
         let expected = count.checked_mul(dtype.item_size()).ok_or_else(overflow)?;
         if bytes.len() != expected {
             return Err(format!(
-                "expected {expected} data bytes for shape {shape:?} of {}, found {}",
-                dtype.name(),
-                bytes.len()
+                "{} data bytes, but shape {shape:?} of {} needs {expected}",
+                bytes.len(),
+                dtype.name()
             ));
         }
 
@@ -244,6 +244,7 @@ mod tests {
         let error = NumpyArray::from_bytes(vec![3], Dtype::F64, ByteOrder::Little, false, &[0; 16])
             .unwrap_err();
 
-        assert!(error.contains("expected 24 data bytes"), "{error}");
+        assert!(error.contains("16 data bytes, but shape [3] of"), "{error}");
+        assert!(error.contains("needs 24"), "{error}");
     }
 }

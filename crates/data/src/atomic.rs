@@ -46,13 +46,15 @@ pub fn write_atomic_with<T>(path: &Path, fill: impl FnOnce(&mut File) -> Result<
         .write(true)
         .create_new(true)
         .open(&temp_path)
-        .map_err(|e| DataError::io("create", &temp_path, e))?;
+        .map_err(|e| DataError::io("create", path, e))?;
 
+    // Errors name the destination: the temporary file is an implementation detail, and it is
+    // removed again below.
     let outcome = fill(&mut file).and_then(|value| {
-        file.flush().map_err(|e| DataError::io("flush", &temp_path, e))?;
-        file.sync_all().map_err(|e| DataError::io("sync", &temp_path, e))?;
+        file.flush().map_err(|e| DataError::io("flush", path, e))?;
+        file.sync_all().map_err(|e| DataError::io("sync", path, e))?;
         drop(file);
-        fs::rename(&temp_path, path).map_err(|e| DataError::io("rename", &temp_path, e))?;
+        fs::rename(&temp_path, path).map_err(|e| DataError::io("replace", path, e))?;
         Ok(value)
     });
 
@@ -135,5 +137,18 @@ mod tests {
         let error = write_atomic(&path, b"x").unwrap_err();
 
         assert!(matches!(error, DataError::Io { action: "create", .. }), "{error}");
+        assert!(error.to_string().contains("absent/out.bin"), "{error}");
+    }
+
+    #[test]
+    fn folder_destination_names_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taken");
+        fs::create_dir(&path).unwrap();
+        let error = write_atomic(&path, b"x").unwrap_err();
+
+        assert!(matches!(error, DataError::Io { action: "replace", .. }), "{error}");
+        assert!(error.to_string().contains(&format!("replace {}:", path.display())), "{error}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
     }
 }

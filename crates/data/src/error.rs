@@ -9,7 +9,7 @@ pub enum DataError {
     /// An operating-system call on a file or folder failed.
     #[error("failed to {action} {path}: {source}")]
     Io {
-        /// The operation, such as "read" or "rename".
+        /// The operation, such as "read" or "replace".
         action: &'static str,
         /// The file or folder involved.
         path: PathBuf,
