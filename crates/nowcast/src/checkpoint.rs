@@ -306,6 +306,13 @@ impl<'a> Parsed<'a> {
             .chunks_exact(4)
             .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
             .collect();
+        // A NaN weight would only surface later as NaN predictions or a diverged resume.
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(tensor_error(
+                "finite values".to_string(),
+                format!("value {} at flat index {index}", values[index]),
+            ));
+        }
         Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("length checked by safetensors"))
     }
 

@@ -49,8 +49,9 @@ pub enum DataError {
         /// The file name without extension, such as `features-m6`.
         stem: String,
     },
-    /// The file could not be read as a numpy array.
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be read as a numpy array. The reader's message already names the
+    /// file, so it is shown as it is.
+    #[error("{source}")]
     Read {
         /// The file being read.
         path: PathBuf,
@@ -333,6 +334,26 @@ fn load_month(dir: &Path, month: u32) -> Result<Split> {
     let features = features.into_dimensionality::<Ix5>().expect("rank checked above");
     let labels = labels.into_dimensionality::<Ix2>().expect("rank checked above");
     Ok(Split { features, labels })
+}
+
+/// Reads features shaped (N, 5, 5, 5, 3) from a float32 or float64 `.npy` file.
+///
+/// # Errors
+///
+/// [`DataError::InvalidArgument`] when the name does not end in `.npy`, [`DataError::Read`]
+/// for a malformed file, [`DataError::NonFinite`] with the first flat index of a NaN or
+/// infinity, and [`DataError::Shape`] with the shape found. Every error names the file.
+pub fn read_features_npy(path: &Path) -> Result<Array5<f32>> {
+    if path.extension().is_none_or(|ext| ext != "npy") {
+        return Err(DataError::InvalidArgument(format!(
+            "{}: expected a NumPy .npy file (numpy.save), found extension {:?}",
+            path.display(),
+            path.extension().unwrap_or_default()
+        )));
+    }
+    let features = read_finite_f32(path)?;
+    check_features_shape(path, features.shape())?;
+    Ok(features.into_dimensionality::<Ix5>().expect("rank checked above"))
 }
 
 fn read_finite_f32(path: &Path) -> Result<ndarray::ArrayD<f32>> {

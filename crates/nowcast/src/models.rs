@@ -29,6 +29,12 @@ use crate::data::{CHANNELS, FEATURES_PER_HOUR, GRID, HOURS};
 /// Rows per forward pass when predicting, which bounds the memory of evaluation.
 const PREDICT_BATCH: usize = 4096;
 
+/// Largest `hidden` and `conv_channels` a configuration may ask for.
+pub const MAX_WIDTH: usize = 65_536;
+
+/// Most parameters a model may have, 2^28 (1 GiB of `f32` weights).
+pub const MAX_PARAMETERS: usize = 1 << 28;
+
 /// Errors raised when building or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -152,6 +158,22 @@ impl ModelConfig {
                 self.hidden, self.conv_channels
             )));
         }
+        if self.hidden > MAX_WIDTH || self.conv_channels > MAX_WIDTH {
+            return Err(ModelError::Config(format!(
+                "hidden ({}) and conv_channels ({}) must be at most {MAX_WIDTH}",
+                self.hidden, self.conv_channels
+            )));
+        }
+        match self.parameter_total() {
+            Some(total) if total <= MAX_PARAMETERS => {}
+            total => {
+                let found = total
+                    .map_or_else(|| "more than usize can represent".to_string(), |n| n.to_string());
+                return Err(ModelError::Config(format!(
+                    "the model would have {found} parameters; at most {MAX_PARAMETERS} are allowed"
+                )));
+            }
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ModelError::Config(format!(
                 "dropout must be in [0, 1), found {}",
@@ -159,6 +181,33 @@ impl ModelConfig {
             )));
         }
         Ok(())
+    }
+}
+
+impl ModelConfig {
+    /// Parameters of the model this configuration describes, or `None` on overflow. Computed
+    /// before building, so that an absurd width fails without allocating.
+    fn parameter_total(&self) -> Option<usize> {
+        let linear =
+            |inputs: usize, outputs: usize| inputs.checked_mul(outputs)?.checked_add(outputs);
+        let h = self.hidden;
+        let head = linear(h, h)?.checked_add(linear(h, 1)?)?;
+        let body = match self.kind {
+            ModelKind::FeedForward | ModelKind::Dropout => {
+                linear(FEATURES_PER_HOUR, h)?.checked_add(linear(h, h)?)?
+            }
+            ModelKind::Cnn => {
+                let c = self.conv_channels;
+                let conv = linear(CHANNELS * 9, c)?;
+                conv.checked_add(linear(c.checked_mul(conv_cells())?, h)?)?
+            }
+            // PyTorch's GRU: three gates, each with input and hidden weights and two biases.
+            ModelKind::Gru | ModelKind::Best => {
+                let gate = FEATURES_PER_HOUR.checked_add(h)?.checked_add(2)?.checked_mul(h)?;
+                gate.checked_mul(3)?
+            }
+        };
+        body.checked_add(head)
     }
 }
 
@@ -176,7 +225,8 @@ impl Model {
     ///
     /// # Errors
     ///
-    /// [`ModelError::Config`] for a zero width or a dropout outside [0, 1).
+    /// [`ModelError::Config`] for a zero width, a width above [`MAX_WIDTH`], more than
+    /// [`MAX_PARAMETERS`] parameters, or a dropout outside [0, 1).
     pub fn new(config: ModelConfig) -> Result<Model> {
         config.validate()?;
         let mut model = Model { config, layers: Vec::new(), dropout_layers: Vec::new() };
@@ -491,4 +541,20 @@ pub(crate) fn layer_seed(seed: u64, index: usize) -> u64 {
 /// Gathers rows `indices` of the first axis of `array`.
 pub(crate) fn gather_rows(array: &ArrayD<f32>, indices: &[usize]) -> ArrayD<f32> {
     array.select(Axis(0), indices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_total_matches_built_models() {
+        for kind in ModelKind::ALL {
+            for (hidden, conv_channels) in [(3, 2), (17, 5)] {
+                let config = ModelConfig { hidden, conv_channels, ..ModelConfig::new(kind, 0) };
+                let model = Model::new(config.clone()).unwrap();
+                assert_eq!(config.parameter_total(), Some(model.parameter_count()), "{kind:?}");
+            }
+        }
+    }
 }

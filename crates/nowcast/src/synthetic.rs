@@ -94,6 +94,31 @@ impl Default for SyntheticConfig {
     }
 }
 
+/// Maximum sequences per split that [`SyntheticConfig::check`] accepts: four times the real
+/// training split, 1.28 GiB of features.
+pub const MAX_SEQUENCES: usize = 4 * REAL_TRAIN_SEQUENCES;
+
+impl SyntheticConfig {
+    /// Checks that no split requests more than [`MAX_SEQUENCES`] sequences, so that a caller
+    /// can reject a size before [`generate`] allocates it.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::InvalidArgument`] naming the split and its size.
+    pub fn check(&self) -> Result<()> {
+        let splits = [("train", self.train), ("validation", self.validation), ("test", self.test)];
+        for (name, count) in splits {
+            if count > MAX_SEQUENCES {
+                return Err(DataError::InvalidArgument(format!(
+                    "the synthetic {name} split requests {count} sequences; at most \
+                     {MAX_SEQUENCES} are allowed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Convective climate of one month.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Climate {
@@ -134,7 +159,8 @@ pub fn month_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
 /// Draws a data set: `config.train` sequences over months 6-8 (as [`month_ranges`]),
 /// `config.validation` for month 9 and `config.test` for month 10.
 ///
-/// Equal configurations give identical data.
+/// Equal configurations give identical data. Memory grows by about 1.5 kB per sequence; check the
+/// sizes with [`SyntheticConfig::check`] first when they come from a user.
 pub fn generate(config: &SyntheticConfig) -> Dataset {
     Dataset {
         train: generate_split(config.seed, &TRAIN_MONTHS, config.train),

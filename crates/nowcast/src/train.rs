@@ -245,8 +245,8 @@ impl Rows {
 ///
 /// [`TrainError::Diverged`] names the epoch and batch whose loss or updated weights were not
 /// finite;
-/// [`TrainError::Config`] for zero epochs or batch size, a non-positive learning rate, or a
-/// resumed state that does not match.
+/// [`TrainError::Config`] for zero epochs or batch size, a non-positive learning rate, an empty
+/// training or validation split, or a resumed state that does not match.
 pub fn train(
     model: &mut Model,
     train: &Split,
@@ -256,6 +256,8 @@ pub fn train(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrainState> {
     config.validate()?;
+    check_not_empty("training", train)?;
+    check_not_empty("validation", validation)?;
     let train_rows = Rows::new(model, train)?;
     let validation_rows = Rows::new(model, validation)?;
     let mut optimizer = new_adam(config.learning_rate)?;
@@ -420,19 +422,43 @@ fn step_error(stage: &'static str, error: impl std::fmt::Display) -> TrainError 
     TrainError::Step { stage, reason: error.to_string() }
 }
 
-fn check_resume(config: &TrainConfig, state: &TrainState) -> Result<()> {
-    let mut saved = state.config.clone();
-    saved.epochs = config.epochs;
-    if &saved != config {
+/// Rejects an empty split: it would train on nothing, or select an epoch by the loss of no rows.
+fn check_not_empty(name: &str, split: &Split) -> Result<()> {
+    if split.is_empty() {
         return Err(TrainError::Config(format!(
-            "the checkpoint was trained with {:?}, which differs from {config:?} in more than epochs",
-            state.config
+            "the {name} split has 0 sequences; it needs at least 1"
         )));
     }
-    if state.report.history.len() >= config.epochs {
+    Ok(())
+}
+
+fn check_resume(config: &TrainConfig, state: &TrainState) -> Result<()> {
+    let previous = &state.config;
+    let differences = [
+        ("--batch-size", config.batch_size.to_string(), previous.batch_size.to_string()),
+        ("--learning-rate", config.learning_rate.to_string(), previous.learning_rate.to_string()),
+        ("--schedule", config.schedule.name().to_string(), previous.schedule.name().to_string()),
+        ("--seed", config.seed.to_string(), previous.seed.to_string()),
+    ];
+    let differing: Vec<String> = differences
+        .iter()
+        .filter(|(_, requested, saved)| requested != saved)
+        .map(|(flag, requested, saved)| {
+            format!("{flag} {requested} differs from {saved} in the checkpoint")
+        })
+        .collect();
+    if !differing.is_empty() {
         return Err(TrainError::Config(format!(
-            "the checkpoint already contains {} epochs; set more epochs than that to resume",
-            state.report.history.len()
+            "{}; resume with the settings of the checkpoint, changing only --epochs",
+            differing.join(", ")
+        )));
+    }
+
+    let done = state.report.history.len();
+    if done >= config.epochs {
+        let plural = if done == 1 { "" } else { "s" };
+        return Err(TrainError::Config(format!(
+            "the checkpoint already contains {done} epoch{plural}; set --epochs above {done} to resume"
         )));
     }
     Ok(())

@@ -241,3 +241,21 @@ fn failed_save_leaves_no_partial_file() {
     assert_eq!(file_names(dir.path()), ["model.safetensors"]);
     assert_eq!(file_names(&target), ["keep"]);
 }
+
+#[test]
+fn nan_weight_names_tensor_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.safetensors");
+    let (_, _, normalizer) = data();
+    let mut model = small(ModelKind::FeedForward);
+    let mut weights = model.weights();
+    weights[0].as_slice_mut().unwrap()[3] = f32::NAN;
+    model.set_weights(&weights).unwrap();
+    checkpoint::save(&path, &model, &normalizer, None).unwrap();
+
+    let error = checkpoint::load(&path).unwrap_err();
+    assert!(matches!(error, CheckpointError::Tensor { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("`0.weight`"), "{message}");
+    assert!(message.contains("value NaN at flat index 3"), "{message}");
+}

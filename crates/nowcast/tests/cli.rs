@@ -1,9 +1,13 @@
 //! The `nowcast` binary end to end. `generate` writes a tiny synthetic set, and `train` fits the
 //! per-hour models and the best model on it for one epoch. `evaluate` scores the checkpoints
-//! and rejects missing or damaged ones with a message naming the file.
+//! and rejects missing or damaged ones with a message naming the file. Bad flags, empty
+//! splits, unusable destinations and bad `predict` inputs fail with exit code 1 and a message
+//! naming the flag or file, before any training.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use ndarray::{ArrayD, IxDyn};
 
 use tempfile::TempDir;
 
@@ -205,4 +209,194 @@ fn evaluate_rejects_truncated_checkpoint() {
 
     let message = failed_evaluate(&path);
     assert!(message.contains("truncated or corrupt"), "{message}");
+}
+
+/// Checks that `output` failed with exit code 1, without a panic, and returns its standard error.
+fn failure(output: &Output) -> String {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stdout:\n{}\nstderr:\n{message}", stdout(output));
+    assert!(!message.contains("panicked"), "{message}");
+    message
+}
+
+/// Replaces the files of `month` in `dir` by arrays of 0 sequences.
+fn empty_month(dir: &Path, month: u32) {
+    let features = ArrayD::<f32>::zeros(IxDyn(&[0, 5, 5, 5, 3]));
+    let labels = ArrayD::<f32>::zeros(IxDyn(&[0, 5]));
+    let features_path = dir.join(format!("features-m{month}.npy"));
+    handgrad_data::npy::write_npy_f32(&features_path, &features.view()).unwrap();
+    let labels_path = dir.join(format!("labels-m{month}.npy"));
+    handgrad_data::npy::write_npy_f32(&labels_path, &labels.view()).unwrap();
+}
+
+#[test]
+fn empty_splits_are_rejected_by_name() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    generate(&data);
+    let checkpoint = dir.path().join("ff.safetensors");
+    train("ff", &data, &checkpoint);
+
+    empty_month(&data, 10);
+    let data_arg = data.to_str().unwrap();
+    let output = nowcast(&[
+        "evaluate",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--data-dir",
+        data_arg,
+    ]);
+    let message = failure(&output);
+    assert!(message.contains("test split"), "{message}");
+    assert!(message.contains("has 0 sequences"), "{message}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+
+    for month in [6, 7, 8] {
+        empty_month(&data, month);
+    }
+    let target = dir.path().join("empty.safetensors");
+    let output = nowcast(&[
+        "train",
+        "--model",
+        "ff",
+        "--data-dir",
+        data_arg,
+        "--epochs",
+        "1",
+        "--checkpoint",
+        target.to_str().unwrap(),
+    ]);
+    let message = failure(&output);
+    assert!(message.contains("training split"), "{message}");
+    assert!(message.contains("(months 6-8) has 0 sequences"), "{message}");
+    assert!(!target.exists(), "a checkpoint was written for an empty split");
+}
+
+#[test]
+fn absurd_scale_is_rejected() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("data");
+    let output = nowcast(&["generate", "--out", out.to_str().unwrap(), "--scale", "100"]);
+    let message = failure(&output);
+    assert!(message.contains("--scale"), "{message}");
+    assert!(message.contains("found 100"), "{message}");
+}
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nowcast"))
+        .args(["generate", "--out", out.to_str().unwrap(), "--scale", TINY_SCALE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closing the reading end before the binary prints makes its write fail with EPIPE.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let message = stderr(&output);
+    assert!(!message.contains("panicked"), "{message}");
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.is_empty(), "a closed pipe needs no message: {message}");
+}
+
+#[test]
+fn training_flags_are_checked_by_name() {
+    let dir = TempDir::new().unwrap();
+    let target = dir.path().join("x.safetensors");
+    let base = ["train", "--model", "ff", "--scale", TINY_SCALE, "--checkpoint"];
+    let cases = [
+        (
+            ["--learning-rate", "-0.01"],
+            "--learning-rate must be a positive finite number, found -0.01",
+        ),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+    ];
+    for (flag, expected) in cases {
+        let mut args = base.to_vec();
+        args.push(target.to_str().unwrap());
+        args.extend(flag);
+        let output = nowcast(&args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{flag:?}: {message}");
+        assert!(message.contains(expected), "{flag:?}: {message}");
+    }
+}
+
+#[test]
+fn checkpoint_destination_is_checked_before_training() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    let cases = [
+        (dir.path().join("nodir/sub/x.safetensors"), "does not exist"),
+        (file.join("x.safetensors"), "is a file, not a folder"),
+        (dir.path().to_path_buf(), "found a folder"),
+    ];
+    for (target, expected) in cases {
+        let target_arg = target.to_str().unwrap();
+        let output = nowcast(&[
+            "train",
+            "--model",
+            "ff",
+            "--scale",
+            TINY_SCALE,
+            "--epochs",
+            "1",
+            "--checkpoint",
+            target_arg,
+        ]);
+        let message = failure(&output);
+        assert!(message.contains(&format!("--checkpoint {target_arg}")), "{message}");
+        assert!(message.contains(expected), "{message}");
+        assert!(!stdout(&output).contains("kept epoch"), "trained before failing: {message}");
+    }
+}
+
+#[test]
+fn predict_rejects_bad_inputs_and_destinations() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    generate(&data);
+    let checkpoint = dir.path().join("ff.safetensors");
+    train("ff", &data, &checkpoint);
+    let predict = |input: &Path, out: &Path| {
+        nowcast(&[
+            "predict",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let features = data.join("features-m10.npy");
+    let out = dir.path().join("predictions.npy");
+
+    let missing_folder = dir.path().join("nodir").join("p.npy");
+    let message = failure(&predict(&features, &missing_folder));
+    assert!(message.contains("--out"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+
+    let pickle = dir.path().join("features.pk");
+    std::fs::write(&pickle, b"not read").unwrap();
+    let message = failure(&predict(&pickle, &out));
+    assert!(message.contains("reads features from a .npy file"), "{message}");
+
+    let labels = data.join("labels-m10.npy");
+    let message = failure(&predict(&labels, &out));
+    assert!(message.contains(labels.to_str().unwrap()), "{message}");
+    assert!(message.contains("found shape [112, 5]"), "{message}");
+
+    let mut values = ArrayD::<f32>::from_elem(IxDyn(&[2, 5, 5, 5, 3]), 250.0);
+    values.as_slice_mut().unwrap()[7] = f32::NAN;
+    let nan = dir.path().join("nan.npy");
+    handgrad_data::npy::write_npy_f32(&nan, &values.view()).unwrap();
+    let message = failure(&predict(&nan, &out));
+    assert!(message.contains(nan.to_str().unwrap()), "{message}");
+    assert!(message.contains("value NaN at flat index 7"), "{message}");
+    assert!(!out.exists(), "predictions written despite the errors");
 }

@@ -2,7 +2,7 @@
 //! wiring of the hand-derived backward passes.
 
 use handgrad_layers::Mode;
-use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
+use handgrad_nowcast::models::{Model, ModelConfig, ModelError, ModelKind};
 use ndarray::{s, Array2, Array5, ArrayD};
 
 /// A small deterministic feature array (N, 5, 5, 5, 3) with values in [-1, 1).
@@ -246,4 +246,24 @@ fn gru_gradient_matches_differences() {
 #[test]
 fn best_gradient_matches_differences() {
     check_directional_derivative(ModelKind::Best);
+}
+
+#[test]
+fn huge_widths_are_rejected_before_allocating() {
+    for kind in ModelKind::ALL {
+        for (hidden, conv_channels) in [(1_000_000_000_000, 200), (200, 1 << 40), (60_000, 200)] {
+            let config = ModelConfig { hidden, conv_channels, ..ModelConfig::new(kind, 0) };
+            let result = Model::new(config);
+            let Err(ModelError::Config(message)) = result else {
+                panic!("{kind:?} with hidden {hidden}, conv_channels {conv_channels} was accepted");
+            };
+            assert!(message.contains("at most"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn wide_models_within_the_bound_stay_valid() {
+    let config = ModelConfig { hidden: 1024, ..ModelConfig::new(ModelKind::FeedForward, 0) };
+    assert!(Model::new(config).is_ok());
 }

@@ -163,3 +163,12 @@ fn real_layout_rejects_shadowing_pickle() {
     assert!(error.to_string().contains("labels-m9.pk"), "{error}");
     assert!(!dir.path().join("features-m6.npy").exists());
 }
+
+#[test]
+fn check_rejects_absurd_sizes_by_split() {
+    use handgrad_nowcast::synthetic::MAX_SEQUENCES;
+    assert!(SyntheticConfig::default().check().is_ok());
+    let huge = SyntheticConfig { validation: MAX_SEQUENCES + 1, ..SyntheticConfig::default() };
+    let message = huge.check().unwrap_err().to_string();
+    assert!(message.contains("validation split requests"), "{message}");
+}

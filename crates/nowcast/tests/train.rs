@@ -244,3 +244,53 @@ fn resume_rejects_other_settings() {
         train::train(&mut model, &train_split, &validation, &other, Some(partial), &mut |_| {});
     assert!(matches!(result, Err(TrainError::Config(_))));
 }
+
+/// The message of a [`TrainError::Config`], or a panic naming what came instead.
+fn config_message(result: train::Result<TrainState>) -> String {
+    match result {
+        Err(TrainError::Config(message)) => message,
+        other => panic!("expected a configuration error, found {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn empty_splits_are_rejected_by_name() {
+    let (data, empty) = (split(10, 17), Split::empty());
+    let settings = config(1, Schedule::Constant);
+    let mut model = small(ModelKind::FeedForward);
+    let message =
+        config_message(train::train(&mut model, &empty, &data, &settings, None, &mut |_| {}));
+    assert!(message.contains("training split has 0 sequences"), "{message}");
+    let message =
+        config_message(train::train(&mut model, &data, &empty, &settings, None, &mut |_| {}));
+    assert!(message.contains("validation split has 0 sequences"), "{message}");
+}
+
+#[test]
+fn resume_mismatch_names_the_flag() {
+    let (train_split, validation) = (split(20, 15), split(10, 16));
+    let mut model = small(ModelKind::FeedForward);
+    let partial = run(&mut model, &train_split, &validation, &config(1, Schedule::Constant), None);
+    let other = TrainConfig { batch_size: 8, ..config(2, Schedule::Constant) };
+    let message = config_message(train::train(
+        &mut model,
+        &train_split,
+        &validation,
+        &other,
+        Some(partial.clone()),
+        &mut |_| {},
+    ));
+    assert!(message.contains("--batch-size 8 differs from 64 in the checkpoint"), "{message}");
+    assert!(!message.contains("TrainConfig"), "{message}");
+
+    let same = config(1, Schedule::Constant);
+    let message = config_message(train::train(
+        &mut model,
+        &train_split,
+        &validation,
+        &same,
+        Some(partial),
+        &mut |_| {},
+    ));
+    assert!(message.contains("already contains 1 epoch;"), "{message}");
+}

@@ -15,6 +15,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -22,14 +23,14 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use handgrad_nowcast::baselines;
 use handgrad_nowcast::checkpoint;
-use handgrad_nowcast::data::{Dataset, Split};
+use handgrad_nowcast::data::{self, Dataset, Split};
 use handgrad_nowcast::metrics;
 use handgrad_nowcast::models::{Model, ModelConfig, ModelKind};
 use handgrad_nowcast::normalize::Normalizer;
 use handgrad_nowcast::synthetic::{self, SyntheticConfig};
 use handgrad_nowcast::train::{self, Progress, Schedule, TrainConfig, TrainState};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{Array2, Ix5};
+use ndarray::Array2;
 
 #[derive(Debug, Parser)]
 #[command(name = "nowcast", about = "Rainfall nowcasting from satellite patches", version)]
@@ -38,9 +39,15 @@ struct Cli {
     command: Command,
 }
 
+/// Largest `--scale`: four times the real data set.
+const MAX_SCALE: f64 = 4.0;
+
+// `allow_negative_numbers` lets "--learning-rate -0.01" reach the flag's own check instead of
+// reading as an unknown flag.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Writes a synthetic data set in the file layout of the real one.
+    #[command(allow_negative_numbers = true)]
     Generate {
         /// Folder for the files; created when missing.
         #[arg(long)]
@@ -48,11 +55,12 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Multiplies the default number of sequences of every split.
+        /// Multiplies the default number of sequences of every split; above 0, at most 4.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
     /// Trains a model and writes a checkpoint.
+    #[command(allow_negative_numbers = true)]
     Train {
         /// Model: ff, dropout, cnn, gru or best.
         #[arg(long)]
@@ -60,7 +68,8 @@ enum Command {
         /// Folder of the real data set (months 6-10); the synthetic set when absent.
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Size of the synthetic set as a multiple of the real one (without --data-dir).
+        /// Size of the synthetic set as a multiple of the real one, at most 4 (without
+        /// --data-dir).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// Total epochs, counting those of a resumed checkpoint.
@@ -88,6 +97,7 @@ enum Command {
         resume: Option<PathBuf>,
     },
     /// Scores a checkpoint on the test split against the baselines.
+    #[command(allow_negative_numbers = true)]
     Evaluate {
         /// The checkpoint to score.
         #[arg(long)]
@@ -95,7 +105,8 @@ enum Command {
         /// Folder of the real data set; the synthetic set when absent.
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Size of the synthetic set as a multiple of the real one (without --data-dir).
+        /// Size of the synthetic set as a multiple of the real one, at most 4 (without
+        /// --data-dir).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
@@ -114,18 +125,35 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let command = Cli::parse().command;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = run(command, &mut out).and_then(|()| Ok(out.flush()?));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early, as `| head` does, needs no message. The exit code still
+        // says that the command did not finish, as a SIGPIPE death would.
+        Err(error) if is_broken_pipe(&error) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {}", handgrad_data::report::describe(error.as_ref()));
+            let message = handgrad_data::report::describe(error.as_ref());
+            // Nothing is left to report to when standard error is closed too.
+            let _ = writeln!(io::stderr().lock(), "error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io_error| io_error.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
     match command {
-        Command::Generate { out, seed, scale } => generate(&out, seed, scale),
+        Command::Generate { out: dir, seed, scale } => generate(&dir, seed, scale, out),
         Command::Train {
             model,
             data_dir,
@@ -141,6 +169,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let kind = ModelKind::from_name(&model).with_context(|| {
                 format!("unknown model \"{model}\"; use ff, dropout, cnn, gru or best")
             })?;
+            check_training_flags(epochs, batch_size, learning_rate)?;
             let recipe = TrainConfig::recipe(kind, epochs);
             let schedule = match schedule {
                 Some(name) => Schedule::from_name(&name).with_context(|| {
@@ -157,43 +186,89 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             let target =
                 checkpoint.unwrap_or_else(|| PathBuf::from(format!("nowcast-{model}.safetensors")));
+            check_destination("--checkpoint", &target)?;
             let source = DataSource::new(data_dir, scale)?;
-            train_model(kind, &source, &config, &target, resume.as_deref())
+            train_model(kind, &source, &config, &target, resume.as_deref(), out)
         }
         Command::Evaluate { checkpoint, data_dir, scale } => {
-            evaluate(&checkpoint, &DataSource::new(data_dir, scale)?)
+            evaluate(&checkpoint, &DataSource::new(data_dir, scale)?, out)
         }
-        Command::Predict { checkpoint, input, out } => predict(&checkpoint, &input, &out),
+        Command::Predict { checkpoint, input, out: target } => {
+            check_destination("--out", &target)?;
+            predict(&checkpoint, &input, &target, out)
+        }
     }
 }
 
-fn generate(out: &Path, seed: u64, scale: f64) -> anyhow::Result<()> {
+/// Rejects flag values before the library checks them, so that errors name the flags.
+fn check_training_flags(
+    epochs: usize,
+    batch_size: Option<usize>,
+    learning_rate: Option<f64>,
+) -> anyhow::Result<()> {
+    if epochs == 0 {
+        bail!("--epochs must be at least 1, found 0");
+    }
+    if batch_size == Some(0) {
+        bail!("--batch-size must be at least 1, found 0");
+    }
+    if let Some(rate) = learning_rate.filter(|rate| !(*rate > 0.0 && rate.is_finite())) {
+        bail!("--learning-rate must be a positive finite number, found {rate}");
+    }
+    Ok(())
+}
+
+/// Checks before any work that `path` can receive a file: its folder exists and it is not a
+/// folder itself. Otherwise a long training run would fail only when saving.
+fn check_destination(flag: &str, path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {}: expected a file name, found a folder", path.display());
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !parent.exists() {
+        bail!("{flag} {}: the folder {} does not exist", path.display(), parent.display());
+    }
+    if !parent.is_dir() {
+        bail!("{flag} {}: {} is a file, not a folder", path.display(), parent.display());
+    }
+    Ok(())
+}
+
+fn generate(dir: &Path, seed: u64, scale: f64, out: &mut dyn Write) -> anyhow::Result<()> {
     let dataset = synthetic::generate(&synthetic_config(seed, scale)?);
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    synthetic::write_real_layout(&dataset, out)?;
-    println!(
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    synthetic::write_real_layout(&dataset, dir)?;
+    writeln!(
+        out,
         "wrote {} train, {} validation and {} test sequences to {}",
         dataset.train.len(),
         dataset.validation.len(),
         dataset.test.len(),
-        out.display()
-    );
+        dir.display()
+    )?;
     Ok(())
 }
 
 /// The synthetic set's configuration with every split's size multiplied by `scale`.
 fn synthetic_config(seed: u64, scale: f64) -> anyhow::Result<SyntheticConfig> {
-    if !(scale > 0.0 && scale.is_finite()) {
-        bail!("--scale must be a positive number, found {scale}");
+    if !(scale > 0.0 && scale <= MAX_SCALE) {
+        bail!(
+            "--scale must be above 0 and at most {MAX_SCALE} (1 is the real size), found {scale}"
+        );
     }
     let real = SyntheticConfig::default();
     let scaled = |count: usize| ((count as f64 * scale).round() as usize).max(1);
-    Ok(SyntheticConfig {
+    let config = SyntheticConfig {
         seed,
         train: scaled(real.train),
         validation: scaled(real.validation),
         test: scaled(real.test),
-    })
+    };
+    config.check()?;
+    Ok(config)
 }
 
 /// Where `train` and `evaluate` take their data from.
@@ -208,6 +283,18 @@ impl DataSource {
             Some(dir) => Ok(DataSource::Real(dir)),
             None => Ok(DataSource::Synthetic(synthetic_config(0, scale)?)),
         }
+    }
+
+    /// Rejects an empty split, naming it and, for the real set, its months.
+    fn check_not_empty(&self, name: &str, months: &str, split: &Split) -> anyhow::Result<()> {
+        if split.is_empty() {
+            let origin = match self {
+                DataSource::Real(dir) => format!("in {} ({months})", dir.display()),
+                DataSource::Synthetic(_) => "of the synthetic set".to_string(),
+            };
+            bail!("the {name} split {origin} has 0 sequences; it needs at least 1");
+        }
+        Ok(())
     }
 
     fn load(&self) -> anyhow::Result<Dataset> {
@@ -231,8 +318,11 @@ fn train_model(
     config: &TrainConfig,
     target: &Path,
     resume: Option<&Path>,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let dataset = source.load()?;
+    source.check_not_empty("training", "months 6-8", &dataset.train)?;
+    source.check_not_empty("validation", "month 9", &dataset.validation)?;
     let (mut model, normalizer, state) = match resume {
         Some(path) => {
             let loaded = checkpoint::load(path)?;
@@ -255,13 +345,14 @@ fn train_model(
             None,
         ),
     };
-    println!(
+    writeln!(
+        out,
         "{} model, {} parameters; {} train / {} validation sequences",
         kind.name(),
         model.parameter_count(),
         dataset.train.len(),
         dataset.validation.len()
-    );
+    )?;
 
     let train_split = normalized(&dataset.train, &normalizer);
     let validation_split = normalized(&dataset.validation, &normalizer);
@@ -270,9 +361,10 @@ fn train_model(
         train::train(&mut model, &train_split, &validation_split, config, state, &mut |event| {
             bars.update(event)
         })?;
-    print_history(&state);
+    // Saved before printing, so that a closed standard output cannot lose the trained model.
     checkpoint::save(target, &model, &normalizer, Some(&state))?;
-    println!("checkpoint written to {}", target.display());
+    print_history(&state, out)?;
+    writeln!(out, "checkpoint written to {}", target.display())?;
     Ok(())
 }
 
@@ -318,55 +410,71 @@ impl EpochBars {
     }
 }
 
-fn print_history(state: &TrainState) {
-    println!("{:>5} {:>12} {:>12} {:>10} {:>9}", "epoch", "train MSE", "val MSE", "lr", "seconds");
+fn print_history(state: &TrainState, out: &mut dyn Write) -> io::Result<()> {
+    let header = ["epoch", "train MSE", "val MSE", "lr", "seconds"];
+    writeln!(
+        out,
+        "{:>5} {:>12} {:>12} {:>10} {:>9}",
+        header[0], header[1], header[2], header[3], header[4]
+    )?;
     for record in &state.report.history {
-        println!(
+        writeln!(
+            out,
             "{:>5} {:>12.5} {:>12.5} {:>10.2e} {:>9.2}",
             record.epoch,
             record.train_loss,
             record.validation_loss,
             record.learning_rate,
             record.seconds
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "kept epoch {} (validation MSE {:.5})",
         state.report.best_epoch, state.report.best_validation_loss
-    );
+    )
 }
 
-fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
+fn evaluate(
+    checkpoint_path: &Path,
+    source: &DataSource,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut loaded = checkpoint::load(checkpoint_path)?;
     let dataset = source.load()?;
+    source.check_not_empty("test", "month 10", &dataset.test)?;
     let test = normalized(&dataset.test, &loaded.normalizer);
     let predictions = loaded.model.predict(&test.features.view())?;
-    println!(
+    writeln!(
+        out,
         "{} model on {} test sequences ({} hours)",
         loaded.model.config().kind.name(),
         dataset.test.len(),
         dataset.test.labels.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:<18} {:>9} {:>8} {:>8} {:>8}  CSI at 0.1/1/5/10 mm",
         "predictor", "MSE", "RMSE", "MAE", "corr"
-    );
-    print_scores("model", &predictions, &dataset.test.labels)?;
+    )?;
+    print_scores(out, "model", &predictions, &dataset.test.labels)?;
     let majority = baselines::majority_value(&dataset.train, &dataset.test);
-    print_scores("majority value", &majority.predictions, &majority.targets)?;
+    print_scores(out, "majority value", &majority.predictions, &majority.targets)?;
     let mean = baselines::training_mean(&dataset.train, &dataset.test);
-    print_scores("training mean", &mean.predictions, &mean.targets)?;
+    print_scores(out, "training mean", &mean.predictions, &mean.targets)?;
     let persistence = baselines::persistence(&dataset.test);
-    print_scores("persistence (h2-5)", &persistence.predictions, &persistence.targets)?;
-    println!();
-    println!("model contingency scores:");
-    println!(
+    print_scores(out, "persistence (h2-5)", &persistence.predictions, &persistence.targets)?;
+    writeln!(out)?;
+    writeln!(out, "model contingency scores:")?;
+    writeln!(
+        out,
         "{:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "threshold", "POD", "FAR", "CSI", "bias", "HSS", "ETS"
-    );
+    )?;
     for table in metrics::standard_contingencies(&predictions.view(), &dataset.test.labels.view())?
     {
-        println!(
+        writeln!(
+            out,
             "{:>6} mm {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
             table.threshold_mm,
             score(table.pod()),
@@ -375,12 +483,13 @@ fn evaluate(checkpoint_path: &Path, source: &DataSource) -> anyhow::Result<()> {
             score(table.bias()),
             score(table.hss()),
             score(table.ets())
-        );
+        )?;
     }
     Ok(())
 }
 
 fn print_scores(
+    out: &mut dyn Write,
     name: &str,
     predictions: &Array2<f32>,
     observed: &Array2<f32>,
@@ -391,13 +500,14 @@ fn print_scores(
         .map(|table| score(table.csi()))
         .collect::<Vec<_>>()
         .join(" ");
-    println!(
+    writeln!(
+        out,
         "{name:<18} {:>9.4} {:>8.4} {:>8.4} {:>8} {csi}",
         metrics::mse(&p, &o)?,
         metrics::rmse(&p, &o)?,
         metrics::mae(&p, &o)?,
         score(metrics::correlation(&p, &o)?),
-    );
+    )?;
     Ok(())
 }
 
@@ -405,20 +515,26 @@ fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
 }
 
-fn predict(checkpoint_path: &Path, input: &Path, out: &Path) -> anyhow::Result<()> {
+fn predict(
+    checkpoint_path: &Path,
+    input: &Path,
+    target: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut loaded = checkpoint::load(checkpoint_path)?;
-    let array = handgrad_data::npy::read_npy(input)?;
-    let mut features = array.into_f32().into_dimensionality::<Ix5>().map_err(|_| {
-        anyhow::anyhow!("{}: expected features of shape (N, 5, 5, 5, 3)", input.display())
-    })?;
+    if input.extension().is_none_or(|ext| ext != "npy") {
+        bail!("--input {}: predict reads features from a .npy file (numpy.save)", input.display());
+    }
+    let mut features = data::read_features_npy(input)?;
     loaded.normalizer.apply_to(features.view_mut());
     let predictions = loaded.model.predict(&features.view())?;
-    handgrad_data::npy::write_npy_f32(out, &predictions.view().into_dyn())?;
-    println!(
+    handgrad_data::npy::write_npy_f32(target, &predictions.view().into_dyn())?;
+    writeln!(
+        out,
         "wrote {} predictions of shape {:?} to {}",
         predictions.len(),
         predictions.shape(),
-        out.display()
-    );
+        target.display()
+    )?;
     Ok(())
 }
