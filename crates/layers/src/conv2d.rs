@@ -90,7 +90,7 @@ pub struct Conv2d<F: Scalar> {
 struct ConvBuffers<F> {
     /// Receptive fields followed by a 1, (N·H'·W', C·k·k + 1), rows in (n, i, j) order.
     cols: Array2<F>,
-    /// [W | b] in the forward pass and [dL/dW | dL/db] in the backward pass, (O, C·k·k + 1).
+    /// [W | b], the weight and bias of the forward pass side by side, (O, C·k·k + 1).
     weight_bias: Array2<F>,
     /// Gradient of the receptive fields, (N·H'·W', C·k·k).
     grad_cols: Array2<F>,
@@ -250,36 +250,11 @@ impl<F: Scalar> Conv2d<F> {
         check_grad_shape(NAME, grad_output, &out_shape)?;
         self.pending = None;
 
-        let (g, config, patch) = (geometry, self.config, self.patch_len());
+        let (g, config) = (geometry, self.config);
         let grad_output = grad_output.as_standard_layout();
         let grad = grad_output.as_slice().expect("standard layout");
-        let buffers = &mut self.buffers;
-        let block_rows = g.block_samples() * g.pixels();
-
-        // One partial [dL/dW | dL/db] per block, summed in block order so that the result does
-        // not depend on how rayon schedules the blocks.
-        let partials: Vec<Array2<F>> = grad
-            .par_chunks(block_rows * out_channels)
-            .zip(
-                buffers
-                    .cols
-                    .as_slice()
-                    .expect("standard layout")
-                    .par_chunks(block_rows * (patch + 1)),
-            )
-            .zip(rows_mut(&mut buffers.rows).par_chunks_mut(block_rows * out_channels))
-            .map(|((grad, cols), rows)| {
-                nchw_to_rows(grad, rows, g.pixels(), out_channels);
-                let (rows, cols) = (matrix(rows, out_channels), matrix(cols, patch + 1));
-                let mut partial = Array2::zeros((out_channels, patch + 1));
-                multiply(&rows.t(), &cols, &mut partial.view_mut());
-                partial
-            })
-            .collect();
-        let mut weight_bias = Array2::zeros((out_channels, patch + 1));
-        for partial in &partials {
-            weight_bias += partial;
-        }
+        let weight_bias = parameter_grads(&config, &g, grad, &mut self.buffers);
+        let patch = self.patch_len();
         let weight_shape = self.weight.value.shape().to_vec();
         let mut weight_grad =
             grad_matrix(&mut self.weight.grad, &weight_shape, out_channels, patch);
@@ -291,23 +266,68 @@ impl<F: Scalar> Conv2d<F> {
         }
 
         let weight = weight_matrix(&config, &self.weight);
-        ensure_shape(&mut buffers.grad_cols, Ix2(buffers.cols.nrows(), patch));
-        let mut grad_input =
-            ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
-        let sample_len = config.in_channels * g.height * g.width;
-        buffers
-            .rows
-            .as_slice()
-            .expect("standard layout")
-            .par_chunks(block_rows * out_channels)
-            .zip(rows_mut(&mut buffers.grad_cols).par_chunks_mut(block_rows * patch))
-            .zip(rows_mut(&mut grad_input).par_chunks_mut(g.block_samples() * sample_len))
-            .for_each(|((rows, grad_cols), grad_input)| {
-                multiply(&matrix(rows, out_channels), &weight, &mut matrix_mut(grad_cols, patch));
-                col2im(&config, &g, grad_cols, grad_input);
-            });
-        Ok(Some(grad_input))
+        Ok(Some(input_grads(&config, &g, weight, &mut self.buffers)))
     }
+}
+
+/// Rearranges the output gradient into `buffers.rows` and returns [dL/dW | dL/db], (O, C·k·k + 1).
+///
+/// Each block of samples gives one partial product, and the partials are summed in block order,
+/// so the result does not depend on how rayon schedules the blocks.
+fn parameter_grads<F: Scalar>(
+    config: &Conv2dConfig,
+    g: &Geometry,
+    grad: &[F],
+    buffers: &mut ConvBuffers<F>,
+) -> Array2<F> {
+    let (out_channels, width) = (config.out_channels, buffers.cols.ncols());
+    let block_rows = g.block_samples() * g.pixels();
+    let cols = buffers.cols.as_slice().expect("standard layout");
+    let partials: Vec<Array2<F>> = grad
+        .par_chunks(block_rows * out_channels)
+        .zip(cols.par_chunks(block_rows * width))
+        .zip(rows_mut(&mut buffers.rows).par_chunks_mut(block_rows * out_channels))
+        .map(|((grad, cols), rows)| {
+            nchw_to_rows(grad, rows, g.pixels(), out_channels);
+            let (rows, cols) = (matrix(rows, out_channels), matrix(cols, width));
+            let mut partial = Array2::zeros((out_channels, width));
+            multiply(&rows.t(), &cols, &mut partial.view_mut());
+            partial
+        })
+        .collect();
+
+    let mut sum = Array2::zeros((out_channels, width));
+    for partial in &partials {
+        sum += partial;
+    }
+    sum
+}
+
+/// Returns dL/dx, (N, C, H, W), from the output-gradient rows that [`parameter_grads`] left in
+/// `buffers.rows` and the (O, C·k·k) `weight`.
+fn input_grads<F: Scalar>(
+    config: &Conv2dConfig,
+    g: &Geometry,
+    weight: ArrayView2<'_, F>,
+    buffers: &mut ConvBuffers<F>,
+) -> ArrayD<F> {
+    let (out_channels, patch) = (config.out_channels, weight.ncols());
+    let block_rows = g.block_samples() * g.pixels();
+    let sample_len = config.in_channels * g.height * g.width;
+    ensure_shape(&mut buffers.grad_cols, Ix2(buffers.cols.nrows(), patch));
+    let mut grad_input = ArrayD::zeros(IxDyn(&[g.batch, config.in_channels, g.height, g.width]));
+    buffers
+        .rows
+        .as_slice()
+        .expect("standard layout")
+        .par_chunks(block_rows * out_channels)
+        .zip(rows_mut(&mut buffers.grad_cols).par_chunks_mut(block_rows * patch))
+        .zip(rows_mut(&mut grad_input).par_chunks_mut(g.block_samples() * sample_len))
+        .for_each(|((rows, grad_cols), grad_input)| {
+            multiply(&matrix(rows, out_channels), &weight, &mut matrix_mut(grad_cols, patch));
+            col2im(config, g, grad_cols, grad_input);
+        });
+    grad_input
 }
 
 impl<F: Scalar> Layer<F> for Conv2d<F> {
