@@ -244,3 +244,34 @@ fn pass_text(pass: bool) -> &'static str {
         "FAIL"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReproduceArgs,
+    }
+
+    #[test]
+    fn missing_data_dir_is_rejected() {
+        let dir = "/nonexistent/handgrad-data";
+        let cli = Cli::try_parse_from(["reproduce", "--data-dir", dir]).unwrap();
+        let error = build_context(&cli.args).unwrap_err().to_string();
+        assert!(error.contains(&format!("--data-dir {dir}: expected a folder")), "{error}");
+    }
+
+    #[test]
+    fn nowcast_scale_outside_zero_to_one_is_rejected() {
+        for value in ["0", "-1", "2", "nan", "abc"] {
+            let parsed = Cli::try_parse_from(["reproduce", "--nowcast-scale", value]);
+            assert!(parsed.is_err(), "{value} was accepted");
+        }
+        let cli = Cli::try_parse_from(["reproduce", "--nowcast-scale", "0.5"]).unwrap();
+        assert_eq!(cli.args.nowcast_scale, Some(0.5));
+    }
+}

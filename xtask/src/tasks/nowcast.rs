@@ -585,3 +585,36 @@ fn remove_quietly(path: &Path) {
 fn score(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset(train: usize, validation: usize, test: usize) -> Dataset {
+        synthetic::generate(&SyntheticConfig { seed: 0, train, validation, test })
+    }
+
+    fn scale() -> Scale {
+        Scale { description: "test data".to_string(), epochs: 1, full: false }
+    }
+
+    #[test]
+    fn evenly_spaced_keeps_the_requested_share() {
+        let split = dataset(459, 1, 1).train;
+        for (fraction, kept) in [(0.6, 275), (0.5, 230), (1.0, 459), (1e-9, 1)] {
+            let shrunk = evenly_spaced(&split, fraction).unwrap();
+            assert_eq!(shrunk.len(), kept, "fraction {fraction}");
+        }
+    }
+
+    #[test]
+    fn too_small_splits_are_rejected_by_name() {
+        let error = check_sizes(&dataset(1, 1, 1), &scale()).unwrap_err().to_string();
+        assert!(error.contains("the training split has 1 sequences"), "{error}");
+
+        let error = check_sizes(&dataset(2, 0, 1), &scale()).unwrap_err().to_string();
+        assert!(error.contains("the validation split has 0 sequences"), "{error}");
+
+        assert!(check_sizes(&dataset(2, 1, 1), &scale()).is_ok());
+    }
+}
