@@ -245,7 +245,7 @@ fn resume_rejects_other_settings() {
     assert!(matches!(result, Err(TrainError::Config(_))));
 }
 
-/// The message of a [`TrainError::Config`], or a panic naming what came instead.
+/// Returns the message of a [`TrainError::Config`], and panics naming any other outcome.
 fn config_message(result: train::Result<TrainState>) -> String {
     match result {
         Err(TrainError::Config(message)) => message,

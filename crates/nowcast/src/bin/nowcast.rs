@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped early, as `| head` does, needs no message. The exit code still
-        // says that the command did not finish, as a SIGPIPE death would.
+        // shows that the command did not finish, as a SIGPIPE death would.
         Err(error) if is_broken_pipe(&error) => ExitCode::FAILURE,
         Err(error) => {
             let message = handgrad_data::report::describe(error.as_ref());
